@@ -1,0 +1,97 @@
+# servers.sh: start and stop the project-local PostgreSQL and Redis.
+#
+# Sourced by compose/local/stack.sh (the local stack, data under var/) and
+# tests/run.sh (the test servers, data under var/test/).  Everything is
+# idempotent: a server that already answers is left alone; a stale
+# postmaster.pid or Redis pid file left by a kill -9 is removed before a
+# start.  As root, PostgreSQL runs as the "postgres" user (it refuses
+# root); otherwise as the caller.
+
+PG_BIN=${PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)}
+
+srv_as_pg() {
+	if [ "$(id -u)" -eq 0 ]; then
+		runuser -u postgres -- "$@"
+	else
+		"$@"
+	fi
+}
+
+# srv_pg_start DIR PORT: initialises DIR on first use, starts the server
+# listening on 127.0.0.1:PORT (socket in DIR), trusts local connections.
+srv_pg_start() {
+	local dir=$1 port=$2 data=$1/data
+	mkdir -p "$dir"
+	if [ "$(id -u)" -eq 0 ]; then
+		id postgres >/dev/null 2>&1 || useradd -r -M -d "$dir" postgres
+		chown postgres "$dir"
+	fi
+	if srv_as_pg "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$port"; then
+		return 0
+	fi
+	if [ ! -f "$data/PG_VERSION" ]; then
+		rm -rf "$data"
+		srv_as_pg "$PG_BIN/initdb" -D "$data" -U postgres --auth=trust \
+			-E UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 || {
+			cat "$dir/initdb.log"
+			return 1
+		}
+	fi
+	# A postmaster.pid whose process is gone is a leftover of a kill.
+	if [ -f "$data/postmaster.pid" ]; then
+		local pid
+		pid=$(head -n 1 "$data/postmaster.pid")
+		if ! kill -0 "$pid" 2>/dev/null; then
+			rm -f "$data/postmaster.pid"
+		fi
+	fi
+	srv_as_pg "$PG_BIN/pg_ctl" -D "$data" -l "$dir/postgres.log" -w -t 60 \
+		-o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c fsync=${PG_FSYNC:-on} -c max_connections=200" \
+		start >/dev/null || {
+		tail -n 20 "$dir/postgres.log"
+		return 1
+	}
+}
+
+srv_pg_stop() {
+	local data=$1/data
+	[ -f "$data/postmaster.pid" ] || return 0
+	srv_as_pg "$PG_BIN/pg_ctl" -D "$data" -m fast -w -t 30 stop >/dev/null 2>&1 || true
+}
+
+# srv_pg_createdb PORT NAME: creates database NAME when missing.
+srv_pg_createdb() {
+	local port=$1 name=$2
+	if ! psql -h 127.0.0.1 -p "$port" -U postgres -qAtc \
+		"SELECT 1 FROM pg_database WHERE datname='$name'" postgres | grep -q 1; then
+		psql -h 127.0.0.1 -p "$port" -U postgres -qc "CREATE DATABASE $name" postgres >/dev/null
+	fi
+}
+
+# srv_redis_start DIR PORT: a Redis with no persistence on 127.0.0.1:PORT.
+srv_redis_start() {
+	local dir=$1 port=$2
+	mkdir -p "$dir"
+	if redis-cli -h 127.0.0.1 -p "$port" ping 2>/dev/null | grep -q PONG; then
+		return 0
+	fi
+	if [ -f "$dir/redis.pid" ] && ! kill -0 "$(cat "$dir/redis.pid")" 2>/dev/null; then
+		rm -f "$dir/redis.pid"
+	fi
+	redis-server --bind 127.0.0.1 --port "$port" --save "" --appendonly no \
+		--daemonize yes --pidfile "$dir/redis.pid" --logfile "$dir/redis.log" \
+		--dir "$dir" >/dev/null || return 1
+	local i
+	for i in $(seq 1 100); do
+		redis-cli -h 127.0.0.1 -p "$port" ping 2>/dev/null | grep -q PONG && return 0
+		sleep 0.05
+	done
+	echo "redis did not start on port $port" >&2
+	return 1
+}
+
+srv_redis_stop() {
+	local dir=$1 port=$2
+	redis-cli -h 127.0.0.1 -p "$port" shutdown nosave >/dev/null 2>&1 || true
+	rm -f "$dir/redis.pid"
+}
