@@ -47,7 +47,8 @@ int buf_add(struct buf *b, const void *p, size_t len) WARN_UNUSED;
 int buf_addstr(struct buf *b, const char *s) WARN_UNUSED;
 int buf_addch(struct buf *b, char c) WARN_UNUSED;
 int buf_addf(struct buf *b, const char *fmt, ...) PRINTF_LIKE(2, 3) WARN_UNUSED;
-int buf_vaddf(struct buf *b, const char *fmt, va_list ap) WARN_UNUSED;
+int buf_vaddf(struct buf *b, const char *fmt, va_list ap)
+    PRINTF_LIKE(2, 0) WARN_UNUSED;
 
 /*
  * Appends s (len bytes) as the body of a JSON string, escaping quotes,

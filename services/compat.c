@@ -11,7 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static void
+NORETURN static void
 compat_die(const char *ev, const char *file, int line, const char *msg)
 {
 	char buf[1024];
@@ -22,7 +22,8 @@ compat_die(const char *ev, const char *file, int line, const char *msg)
 	    "\"msg\":\"%s\"}\n",
 	    ev, file, line, msg);
 	if (n > 0) {
-		size_t len = (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1;
+		size_t len =
+		    (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1;
 		ssize_t w = write(STDERR_FILENO, buf, len);
 		(void)w;
 	}
@@ -41,13 +42,14 @@ compat_bug(const char *file, int line, const char *fmt, ...)
 	va_end(ap);
 	/* Keep the line valid JSON: the message is code text, not input. */
 	for (i = 0; msg[i] != '\0'; i++) {
-		if (msg[i] == '"' || msg[i] == '\\' || (unsigned char)msg[i] < 0x20)
+		if (msg[i] == '"' || msg[i] == '\\' ||
+		    (unsigned char)msg[i] < 0x20)
 			msg[i] = '\'';
 	}
 	compat_die("bug", file, line, msg);
 }
 
-static void
+NORETURN static void
 compat_oom(size_t n)
 {
 	char msg[64];

@@ -20,11 +20,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define WARN_UNUSED     __attribute__((warn_unused_result))
-#define NORETURN        __attribute__((noreturn))
+#define WARN_UNUSED       __attribute__((warn_unused_result))
+#define NORETURN          __attribute__((noreturn))
 #define PRINTF_LIKE(f, a) __attribute__((format(printf, f, a)))
-#define UNUSED          __attribute__((unused))
-#define ARRAY_SIZE(a)   (sizeof(a) / sizeof((a)[0]))
+#define UNUSED            __attribute__((unused))
+#define ARRAY_SIZE(a)     (sizeof(a) / sizeof((a)[0]))
 
 /*
  * A broken invariant: log where and why, then abort.  Never used for bad
@@ -34,9 +34,9 @@ NORETURN void compat_bug(const char *file, int line, const char *fmt, ...)
     PRINTF_LIKE(3, 4);
 
 #define BUG(...) compat_bug(__FILE__, __LINE__, __VA_ARGS__)
-#define ASSERT(c)                                               \
-	do {                                                    \
-		if (!(c))                                       \
+#define ASSERT(c)                                                 \
+	do {                                                      \
+		if (!(c))                                         \
 			compat_bug(__FILE__, __LINE__, "%s", #c); \
 	} while (0)
 

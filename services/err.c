@@ -9,9 +9,9 @@ struct err_entry {
 };
 
 static const struct err_entry err_table[ERR_MAX_] = {
-	[ERR_NONE] = {"NONE", "success"},
+    [ERR_NONE] = {"NONE", "success"},
 #define ERR_ROW_(name, num, text) [num] = {#name, text},
-	ERR_MAP(ERR_ROW_)
+    ERR_MAP(ERR_ROW_)
 #undef ERR_ROW_
 };
 

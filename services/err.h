@@ -14,39 +14,40 @@
 
 #include "compat.h"
 
-#define ERR_MAP(X)                                                      \
-	X(NOMEM, 1, "out of memory")                                    \
-	X(INVAL, 2, "invalid argument")                                 \
-	X(PROTO, 3, "malformed or unexpected message")                  \
-	X(TOOBIG, 4, "size limit exceeded")                             \
-	X(TYPE, 5, "field has the wrong type")                          \
-	X(MISSING, 6, "required field missing")                         \
-	X(VERSION, 7, "unsupported protocol version")                   \
-	X(TIMEDOUT, 8, "timed out")                                     \
-	X(CLOSED, 9, "closed")                                          \
-	X(IO, 10, "input/output error")                                 \
-	X(NOTFOUND, 11, "not found")                                    \
-	X(EXISTS, 12, "already exists")                                 \
-	X(CONFIG, 13, "invalid configuration")                          \
-	X(DB, 14, "database error")                                     \
-	X(REDIS, 15, "redis error")                                     \
-	X(NNG, 16, "messaging error")                                   \
-	X(CURL, 17, "upstream transfer error")                          \
-	X(CRYPTO, 18, "cryptographic failure")                          \
-	X(BUSY, 19, "busy, try again")                                  \
-	X(UNAVAIL, 20, "service unavailable")                           \
-	X(AUTH, 21, "authentication failed")                            \
-	X(FORBIDDEN, 22, "forbidden")                                   \
-	X(CONFLICT, 23, "conflicting state")                            \
-	X(CANCELED, 24, "canceled")                                     \
+#define ERR_MAP(X)                                     \
+	X(NOMEM, 1, "out of memory")                   \
+	X(INVAL, 2, "invalid argument")                \
+	X(PROTO, 3, "malformed or unexpected message") \
+	X(TOOBIG, 4, "size limit exceeded")            \
+	X(TYPE, 5, "field has the wrong type")         \
+	X(MISSING, 6, "required field missing")        \
+	X(VERSION, 7, "unsupported protocol version")  \
+	X(TIMEDOUT, 8, "timed out")                    \
+	X(CLOSED, 9, "closed")                         \
+	X(IO, 10, "input/output error")                \
+	X(NOTFOUND, 11, "not found")                   \
+	X(EXISTS, 12, "already exists")                \
+	X(CONFIG, 13, "invalid configuration")         \
+	X(DB, 14, "database error")                    \
+	X(REDIS, 15, "redis error")                    \
+	X(NNG, 16, "messaging error")                  \
+	X(CURL, 17, "upstream transfer error")         \
+	X(CRYPTO, 18, "cryptographic failure")         \
+	X(BUSY, 19, "busy, try again")                 \
+	X(UNAVAIL, 20, "service unavailable")          \
+	X(AUTH, 21, "authentication failed")           \
+	X(FORBIDDEN, 22, "forbidden")                  \
+	X(CONFLICT, 23, "conflicting state")           \
+	X(CANCELED, 24, "canceled")                    \
 	X(INTERNAL, 25, "internal error")
 
 enum err_code {
 	ERR_NONE = 0,
+
 #define ERR_ENUM_(name, num, text) ERR_##name = num,
 	ERR_MAP(ERR_ENUM_)
 #undef ERR_ENUM_
-	ERR_MAX_
+	    ERR_MAX_
 };
 
 /*

@@ -14,13 +14,12 @@
 #include <time.h>
 #include <unistd.h>
 
-static const char     *log_svc = "-";
-static atomic_int      log_level_cur = LOG_INFO;
-static atomic_int      log_fd = STDERR_FILENO;
+static const char               *log_svc = "-";
+static atomic_int                log_level_cur = LOG_INFO;
+static atomic_int                log_fd = STDERR_FILENO;
 static _Thread_local const char *log_req_cur;
 
-static const char *const log_level_names[] = {"error", "warn", "info",
-	"debug"};
+static const char *const log_level_names[] = {"error", "warn", "info", "debug"};
 
 struct log_w {
 	char  *p;
@@ -134,8 +133,7 @@ log_w_key(struct log_w *w, const char *k)
 	log_w_raw(w, ":", 1);
 }
 
-static void
-log_w_num(struct log_w *w, const char *fmt, ...) PRINTF_LIKE(2, 3);
+static void log_w_num(struct log_w *w, const char *fmt, ...) PRINTF_LIKE(2, 3);
 
 static void
 log_w_num(struct log_w *w, const char *fmt, ...)
@@ -165,8 +163,8 @@ log_format(char *out, size_t cap, enum log_level lvl, const char *ev,
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
 	snprintf(tsbuf, sizeof(tsbuf), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
-	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-	    tm.tm_min, tm.tm_sec, (int)(ts.tv_nsec / 1000000));
+	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+	    tm.tm_sec, (int)(ts.tv_nsec / 1000000));
 
 	log_w_raw(&w, "{\"ts\":", 6);
 	log_w_str(&w, tsbuf);
@@ -194,8 +192,8 @@ log_format(char *out, size_t cap, enum log_level lvl, const char *ev,
 			log_w_num(&w, "%.6g", kv->v.d);
 			break;
 		case LOG_T_BOOL:
-			log_w_raw(&w, kv->v.b ? "true" : "false",
-			    kv->v.b ? 4 : 5);
+			log_w_raw(
+			    &w, kv->v.b ? "true" : "false", kv->v.b ? 4 : 5);
 			break;
 		default:
 			log_w_str(&w, "?");

@@ -24,6 +24,7 @@
 #define LOG_H
 
 #include "compat.h"
+#include "err.h"
 
 #define LOG_LINE_MAX 4096
 
@@ -46,6 +47,7 @@ enum log_type {
 struct log_kv {
 	const char   *key;
 	enum log_type type;
+
 	union {
 		const char *s;
 		int64_t     i;
@@ -55,21 +57,26 @@ struct log_kv {
 	} v;
 };
 
-#define LOG_STR(k, x)  ((struct log_kv){.key = (k), .type = LOG_T_STR, .v.s = (x)})
-#define LOG_I64(k, x)  ((struct log_kv){.key = (k), .type = LOG_T_I64, .v.i = (int64_t)(x)})
-#define LOG_U64(k, x)  ((struct log_kv){.key = (k), .type = LOG_T_U64, .v.u = (uint64_t)(x)})
-#define LOG_F64(k, x)  ((struct log_kv){.key = (k), .type = LOG_T_F64, .v.d = (double)(x)})
-#define LOG_BOOL(k, x) ((struct log_kv){.key = (k), .type = LOG_T_BOOL, .v.b = (x)})
-#define LOG_ERR(rv)    LOG_STR("err", err_name(rv))
-#define LOG_REQ(id)    LOG_STR("req", (id))
-#define LOG_MSG(text)  LOG_STR("msg", (text))
-#define LOG_END_       ((struct log_kv){.key = NULL, .type = LOG_T_END})
+#define LOG_STR(k, x) \
+	((struct log_kv){.key = (k), .type = LOG_T_STR, .v.s = (x)})
+#define LOG_I64(k, x) \
+	((struct log_kv){.key = (k), .type = LOG_T_I64, .v.i = (int64_t)(x)})
+#define LOG_U64(k, x) \
+	((struct log_kv){.key = (k), .type = LOG_T_U64, .v.u = (uint64_t)(x)})
+#define LOG_F64(k, x) \
+	((struct log_kv){.key = (k), .type = LOG_T_F64, .v.d = (double)(x)})
+#define LOG_BOOL(k, x) \
+	((struct log_kv){.key = (k), .type = LOG_T_BOOL, .v.b = (x)})
+#define LOG_ERR(rv)   LOG_STR("err", err_name(rv))
+#define LOG_REQ(id)   LOG_STR("req", (id))
+#define LOG_MSG(text) LOG_STR("msg", (text))
+#define LOG_END_      ((struct log_kv){.key = NULL, .type = LOG_T_END})
 
-#define LOG_EMIT_(lvl, ev, ...)                                            \
-	do {                                                               \
-		if (log_enabled(lvl))                                      \
-			log_emit((lvl), (ev),                              \
-			    (const struct log_kv[]){__VA_ARGS__});         \
+#define LOG_EMIT_(lvl, ev, ...)                                    \
+	do {                                                       \
+		if (log_enabled(lvl))                              \
+			log_emit((lvl), (ev),                      \
+			    (const struct log_kv[]){__VA_ARGS__}); \
 	} while (0)
 
 #define log_error(...) LOG_EMIT_(LOG_ERROR, __VA_ARGS__, LOG_END_)
@@ -81,19 +88,21 @@ struct log_kv {
  * A startup failure: logs at error level and exits with status 1.  Only for
  * config, bind and dependency failures before serving.
  */
-#define fatalx(...)                                                        \
-	do {                                                               \
-		log_emit(LOG_ERROR, __VA_ARGS__, LOG_END_);                \
-		log_exit_fatal();                                          \
+#define LOG_FATAL_(ev, ...) \
+	log_emit(LOG_ERROR, (ev), (const struct log_kv[]){__VA_ARGS__})
+#define fatalx(...)                                \
+	do {                                       \
+		LOG_FATAL_(__VA_ARGS__, LOG_END_); \
+		log_exit_fatal();                  \
 	} while (0)
 
 /* Sets the "svc" field of every line; svc is borrowed for the process life. */
 void log_init(const char *svc, enum log_level lvl);
 
 /* Runtime level change; safe from any thread. */
-void log_set_level(enum log_level lvl);
+void           log_set_level(enum log_level lvl);
 enum log_level log_get_level(void);
-bool log_enabled(enum log_level lvl);
+bool           log_enabled(enum log_level lvl);
 
 /* Parses "error", "warn", "info", "debug"; -ERR_INVAL otherwise. */
 int log_level_parse(const char *s, enum log_level *out) WARN_UNUSED;

@@ -6,10 +6,9 @@
  */
 #include "seqtrack.h"
 
+#include <openssl/rand.h>
 #include <stdio.h>
 #include <unistd.h>
-
-#include <openssl/rand.h>
 
 void
 seqtrack_init(struct seqtrack *t)
@@ -82,8 +81,8 @@ seqtrack_see(struct seqtrack *t, const char *id, uint64_t seq, uint64_t *gap)
 }
 
 void
-seqtrack_totals(struct seqtrack *t, uint64_t *received, uint64_t *missed,
-    uint64_t *repeats)
+seqtrack_totals(
+    struct seqtrack *t, uint64_t *received, uint64_t *missed, uint64_t *repeats)
 {
 	pthread_mutex_lock(&t->mu);
 	if (received != NULL)
@@ -106,6 +105,7 @@ seqtrack_instance_id(const char *svc, char *out, size_t cap)
 	host[sizeof(host) - 1] = '\0';
 	if (RAND_bytes(r, sizeof(r)) != 1)
 		memset(r, 0, sizeof(r));
-	snprintf(out, cap, "%s-%s-%ld-%02x%02x%02x%02x", svc, host,
+	/* At most 12 + 1 + 24 + 1 + 10 + 1 + 8 bytes: fits 64. */
+	snprintf(out, cap, "%.12s-%.24s-%ld-%02x%02x%02x%02x", svc, host,
 	    (long)getpid(), r[0], r[1], r[2], r[3]);
 }

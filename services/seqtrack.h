@@ -21,14 +21,14 @@
 
 #include "compat.h"
 
-#define SEQTRACK_MAX     256
-#define SEQTRACK_ID_MAX  64
+#define SEQTRACK_MAX    256
+#define SEQTRACK_ID_MAX 64
 
 enum seqtrack_result {
-	SEQTRACK_FIRST,   /* baseline for a new or restarted instance */
-	SEQTRACK_NEXT,    /* exactly last + 1 */
-	SEQTRACK_GAP,     /* ahead of last + 1: some were missed */
-	SEQTRACK_REPEAT,  /* <= last from the same run: duplicate */
+	SEQTRACK_FIRST,  /* baseline for a new or restarted instance */
+	SEQTRACK_NEXT,   /* exactly last + 1 */
+	SEQTRACK_GAP,    /* ahead of last + 1: some were missed */
+	SEQTRACK_REPEAT, /* <= last from the same run: duplicate */
 };
 
 struct seqtrack_entry {
@@ -55,8 +55,8 @@ void seqtrack_release(struct seqtrack *t);
  * one (0 unless SEQTRACK_GAP).  A seq of 0 is invalid and counts as a
  * repeat.
  */
-enum seqtrack_result seqtrack_see(struct seqtrack *t, const char *id,
-    uint64_t seq, uint64_t *gap);
+enum seqtrack_result seqtrack_see(
+    struct seqtrack *t, const char *id, uint64_t seq, uint64_t *gap);
 
 /* Totals, read under the lock. */
 void seqtrack_totals(struct seqtrack *t, uint64_t *received, uint64_t *missed,

@@ -7,12 +7,12 @@
  * LLVMFuzzerTestOneInput.  A crash or sanitizer report fails the run; the
  * closing line counts the inputs replayed.
  */
-#include "compat.h"
-
 #include <sys/stat.h>
 
 #include <dirent.h>
 #include <stdio.h>
+
+#include "compat.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -39,12 +39,13 @@ t_skip(const char *why)
 int
 t_run(const struct t_case *cases, size_t n, int argc, char **argv)
 {
-	const char *v = getenv("T_VERBOSE");
-	int         verbose = v == NULL || strcmp(v, "0") != 0;
-	int         passed = 0, failed = 0, skipped = 0;
-	size_t      i;
+	const char   *v = getenv("T_VERBOSE");
+	int           verbose = v == NULL || strcmp(v, "0") != 0;
+	static int    passed, failed, skipped;
+	static size_t i;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	passed = failed = skipped = 0;
 	for (i = 0; i < n; i++) {
 		volatile int rc;
 

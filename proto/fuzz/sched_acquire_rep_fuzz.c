@@ -1,0 +1,5 @@
+/* sched_acquire_rep_fuzz.c: the SCHED_ACQUIRE_REP decoder (see proto_fuzz.h).
+ */
+#include "proto_fuzz.h"
+
+PROTO_FUZZ_TARGET(MSG_SCHED_ACQUIRE_REP)

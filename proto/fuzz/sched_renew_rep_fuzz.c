@@ -1,0 +1,4 @@
+/* sched_renew_rep_fuzz.c: the SCHED_RENEW_REP decoder (see proto_fuzz.h). */
+#include "proto_fuzz.h"
+
+PROTO_FUZZ_TARGET(MSG_SCHED_RENEW_REP)

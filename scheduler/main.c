@@ -1,0 +1,91 @@
+/*
+ * main.c: the scheduler process: configuration, pools, the REP endpoint
+ * and the config-changed subscription, then wait and drain.
+ */
+#include "err.h"
+#include "log.h"
+#include "proto.h"
+#include "sched.h"
+#include "sig.h"
+#include "svc_deps.h"
+
+CFG_DEFINE(sched_cfg, "scheduler", "SCHEDULER", SCHED_CFG)
+
+/* Config-changed events will invalidate the caches; today they are counted. */
+static void
+sched_cfg_event_cb(void *arg, const char *topic, const void *payload,
+    size_t len)
+{
+	struct sched                    *s = arg;
+	struct proto_env                 env;
+	struct proto_config_changed_evt  evt;
+	int                              rv;
+
+	(void)topic;
+	rv = proto_env_unpack(payload, len, &env);
+	if (rv == 0)
+		rv = proto_config_changed_evt_unpack(&env, &evt);
+	if (rv != 0) {
+		log_warn("sched.cfg_event_malformed", LOG_ERR(rv));
+		return;
+	}
+	met_counter_inc(s->cfg_events);
+	log_info("sched.cfg_changed", LOG_STR("kind", evt.kind),
+	    LOG_I64("id", evt.entity_id), LOG_U64("version", evt.version));
+}
+
+static void
+sched_start(struct sched *s)
+{
+	static const char *const labels[] = {"type", "result"};
+	const char *const        topics[] = {TOPIC_CONFIG};
+	int                      rv;
+
+	s->requests = svc_family(MET_COUNTER, "sub2api_sched_requests_total",
+	    "Requests served, by message type and result.", labels, 2, NULL,
+	    0);
+	s->cfg_events = svc_counter("sub2api_sched_config_events_total",
+	    "Configuration-changed events received.");
+	svc_deps_open(&s->svc, s->cfg->database_url, (int)s->cfg->db_pool,
+	    &s->pg, s->cfg->redis_url, (int)s->cfg->redis_pool, &s->rds,
+	    (int)s->cfg->dep_timeout);
+	rv = nngx_rep_new(s->cfg->sched_addr, (int)s->cfg->workers,
+	    sched_rep_handle, s, PROTO_MAX_MSG, &s->rep);
+	if (rv != 0)
+		fatalx("sched.listen_failed", LOG_STR("addr", s->cfg->sched_addr),
+		    LOG_ERR(rv));
+	rv = nngx_sub_new(s->cfg->sched_cfg_addr, topics, 1, 256,
+	    sched_cfg_event_cb, s, &s->cfg_sub);
+	if (rv != 0)
+		fatalx("sched.listen_failed",
+		    LOG_STR("addr", s->cfg->sched_cfg_addr), LOG_ERR(rv));
+}
+
+int
+main(int argc, char **argv)
+{
+	struct sched    s;
+	struct svc_opts opts;
+
+	sig_init();
+	memset(&s, 0, sizeof(s));
+	s.cfg = cfg_main(&sched_cfg_schema, argc, argv);
+	opts = (struct svc_opts){.log_level = s.cfg->log_level,
+	    .health_addr = s.cfg->health_addr,
+	    .state_dir = s.cfg->state_dir,
+	    .drain_ms = s.cfg->drain_timeout};
+	svc_init(&s.svc, "scheduler", &opts);
+	sched_start(&s);
+
+	svc_serve(&s.svc);
+
+	/* Closing the REP socket lets in-flight handlers finish first. */
+	nngx_rep_close(s.rep);
+	nngx_sub_close(s.cfg_sub);
+	nngx_rep_free(s.rep);
+	nngx_sub_free(s.cfg_sub);
+	svc_deps_close(s.pg, s.rds);
+	svc_release(&s.svc);
+	sched_cfg_free((struct sched_cfg *)s.cfg);
+	return 0;
+}

@@ -1,0 +1,131 @@
+/*
+ * svc.c: the shared service life cycle (see svc.h).
+ */
+#include "svc.h"
+
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <stdio.h>
+
+#include "err.h"
+#include "log.h"
+#include "seqtrack.h"
+#include "sig.h"
+
+int
+svc_mkdirs(const char *path)
+{
+	char   tmp[4096];
+	size_t i, n = strlen(path);
+
+	if (n == 0 || n >= sizeof(tmp))
+		return -ERR_INVAL;
+	memcpy(tmp, path, n + 1);
+	for (i = 1; i <= n; i++) {
+		if (tmp[i] != '/' && tmp[i] != '\0')
+			continue;
+		tmp[i] = '\0';
+		if (mkdir(tmp, 0750) != 0 && errno != EEXIST)
+			return -ERR_IO;
+		if (i < n)
+			tmp[i] = '/';
+	}
+	return 0;
+}
+
+void
+svc_init(struct svc *s, const char *name, const struct svc_opts *opts)
+{
+	enum log_level lvl = LOG_INFO;
+	int            rv;
+
+	memset(s, 0, sizeof(*s));
+	s->name = name;
+	s->started_ms = now_wall_ms();
+	s->drain_ms = opts->drain_ms;
+	if (opts->log_level != NULL && log_level_parse(opts->log_level, &lvl))
+		lvl = LOG_INFO;
+	log_init(name, lvl);
+	seqtrack_instance_id(name, s->instance, sizeof(s->instance));
+	if (opts->state_dir != NULL && opts->state_dir[0] != '\0') {
+		rv = svc_mkdirs(opts->state_dir);
+		if (rv != 0)
+			fatalx("svc.state_dir_failed",
+			    LOG_STR("dir", opts->state_dir), LOG_ERR(rv));
+	}
+	rv = http_srv_new(name, opts->health_addr, NULL, &s->health);
+	if (rv != 0)
+		fatalx("svc.health_addr_invalid",
+		    LOG_STR("addr", opts->health_addr), LOG_ERR(rv));
+}
+
+int
+svc_serve(struct svc *s)
+{
+	int rv, signo = 0;
+
+	rv = http_srv_start(s->health);
+	if (rv != 0)
+		fatalx("svc.health_bind_failed", LOG_ERR(rv));
+	log_info("svc.started", LOG_STR("instance", s->instance),
+	    LOG_I64("health_port", http_srv_port(s->health)));
+	rv = sig_wait(&signo);
+	if (rv != 0)
+		log_warn("svc.signal_wait_failed", LOG_ERR(rv));
+	s->signo = signo;
+	http_srv_set_draining(s->health, true);
+	log_info("svc.draining", LOG_I64("signal", signo),
+	    LOG_I64("budget_ms", s->drain_ms));
+	return signo;
+}
+
+void
+svc_release(struct svc *s)
+{
+	http_srv_free(s->health);
+	s->health = NULL;
+	log_info("svc.stopped", LOG_I64("uptime_ms",
+				    now_wall_ms() - s->started_ms));
+}
+
+static void
+svc_metric_bug(const char *name, int rv)
+{
+	BUG("metric %s: %s", name, err_name(rv));
+}
+
+struct met_family *
+svc_family(enum met_kind kind, const char *name, const char *help,
+    const char *const *labels, size_t nlabels, const double *bounds,
+    size_t nbounds)
+{
+	struct met_family *f = NULL;
+	int                rv;
+
+	rv = met_family_new(metrics_default(), kind, name, help, labels,
+	    nlabels, bounds, nbounds, &f);
+	if (rv != 0)
+		svc_metric_bug(name, rv);
+	return f;
+}
+
+struct met_counter *
+svc_counter(const char *name, const char *help)
+{
+	struct met_counter *c = met_counter_new(metrics_default(), name, help);
+
+	if (c == NULL)
+		svc_metric_bug(name, -ERR_INVAL);
+	return c;
+}
+
+struct met_gauge *
+svc_gauge(const char *name, const char *help)
+{
+	struct met_gauge *g = met_gauge_new(metrics_default(), name, help);
+
+	if (g == NULL)
+		svc_metric_bug(name, -ERR_INVAL);
+	return g;
+}
