@@ -13,8 +13,7 @@
 CFG_DEFINE(alrt_cfg, "alerter", "ALERTER", ALRT_CFG)
 
 static void
-alrt_snapshot_cb(void *arg, const char *topic, const void *payload,
-    size_t len)
+alrt_snapshot_cb(void *arg, const char *topic, const void *payload, size_t len)
 {
 	struct alrt                       *a = arg;
 	struct proto_metrics_snapshot_evt *m;
@@ -37,8 +36,8 @@ alrt_snapshot_cb(void *arg, const char *topic, const void *payload,
 	for (i = 0; i < m->n_samples; i++) {
 		const char *label[1] = {m->samples[i].name};
 
-		met_gauge_set(met_gauge_get(a->last_value, label),
-		    m->samples[i].value);
+		met_gauge_set(
+		    met_gauge_get(a->last_value, label), m->samples[i].value);
 	}
 	free(m);
 }
@@ -60,18 +59,18 @@ main(int argc, char **argv)
 	    .state_dir = a.cfg->state_dir,
 	    .drain_ms = a.cfg->drain_timeout};
 	svc_init(&a.svc, "alerter", &opts);
-	a.snapshots = svc_counter("sub2api_alerter_snapshots_total",
-	    "Metric snapshots received.");
+	a.snapshots = svc_counter(
+	    "sub2api_alerter_snapshots_total", "Metric snapshots received.");
 	a.malformed = svc_counter("sub2api_alerter_snapshots_malformed_total",
 	    "Metric snapshots that failed to decode.");
 	a.last_value = svc_family(MET_GAUGE, "sub2api_alerter_snapshot_value",
 	    "Newest value of each metric in the snapshots.", labels, 1, NULL,
 	    0);
-	rv = nngx_sub_new(a.cfg->metrics_addr, topics, 1, 256,
-	    alrt_snapshot_cb, &a, &a.sub);
+	rv = nngx_sub_new(
+	    a.cfg->metrics_addr, topics, 1, 256, alrt_snapshot_cb, &a, &a.sub);
 	if (rv != 0)
-		fatalx("alrt.listen_failed", LOG_STR("addr", a.cfg->metrics_addr),
-		    LOG_ERR(rv));
+		fatalx("alrt.listen_failed",
+		    LOG_STR("addr", a.cfg->metrics_addr), LOG_ERR(rv));
 
 	svc_serve(&a.svc);
 

@@ -34,8 +34,8 @@ bill_start(struct bill *b)
 	int               rv;
 
 	hb_rx_init(&b->hb, NULL);
-	b->usage_events = svc_counter("sub2api_billing_usage_events_total",
-	    "Usage events received.");
+	b->usage_events = svc_counter(
+	    "sub2api_billing_usage_events_total", "Usage events received.");
 	b->other_events = svc_counter("sub2api_billing_other_events_total",
 	    "Events on topics billing does not handle.");
 	svc_deps_open(&b->svc, b->cfg->database_url, (int)b->cfg->db_pool,
@@ -44,8 +44,8 @@ bill_start(struct bill *b)
 	rv = nngx_sub_new(b->cfg->events_addr, topics, ARRAY_SIZE(topics),
 	    (size_t)b->cfg->recv_queue, bill_event_cb, b, &b->sub);
 	if (rv != 0)
-		fatalx("bill.listen_failed", LOG_STR("addr", b->cfg->events_addr),
-		    LOG_ERR(rv));
+		fatalx("bill.listen_failed",
+		    LOG_STR("addr", b->cfg->events_addr), LOG_ERR(rv));
 }
 
 int

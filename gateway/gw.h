@@ -24,30 +24,30 @@ struct MHD_Daemon;
 #include "tick.h"
 #include "topics.h"
 
-#define GW_CFG(X)                                                            \
-	X(log_level, CFG_ENUM, "info", 0, 0, "error|warn|info|debug",        \
-	    CFG_F_SHARED, "Log level: error, warn, info or debug.")          \
-	X(state_dir, CFG_STR, "var/run", 0, 0, NULL, CFG_F_SHARED,           \
-	    "Directory for ipc:// sockets and local state.")                 \
-	X(health_addr, CFG_ADDR, "127.0.0.1:9101", 0, 0, NULL, 0,            \
-	    "Health listener (/healthz, /readyz, /metrics) host:port.")      \
-	X(listen_addr, CFG_ADDR, "0.0.0.0:8080", 0, 0, NULL, 0,              \
-	    "Client API listener host:port.")                                \
-	X(drain_timeout, CFG_DUR, "3s", 0, 60000, NULL, 0,                   \
-	    "Budget for in-flight requests after SIGTERM.")                  \
-	X(sched_addr, CFG_NNG, ADDR_SCHED, 0, 0, NULL, 0,                    \
-	    "Scheduler REP address to dial.") \
-	X(sched_timeout, CFG_DUR, "2s", 10, 60000, NULL, 0,                  \
-	    "Deadline of one scheduler request.")                            \
-	X(sched_ping_interval, CFG_DUR, "1s", 10, 60000, NULL, 0,            \
-	    "Readiness ping to the scheduler, every this often.")            \
-	X(billing_events_addr, CFG_NNG, ADDR_BILLING_EVENTS, 0, 0, NULL, 0,  \
-	    "Billing's event listener, dialled by the PUB socket.")          \
-	X(opsmon_events_addr, CFG_NNG, ADDR_OPSMON_EVENTS, 0, 0, NULL, 0,    \
-	    "Opsmon's event listener, dialled by the PUB socket.")           \
-	X(pub_queue, CFG_INT, "4096", 16, 1048576, NULL, 0,                  \
-	    "Messages queued per collector before publishing drops.")        \
-	X(heartbeat_interval, CFG_DUR, "1s", 1, 60000, NULL, 0,              \
+#define GW_CFG(X)                                                           \
+	X(log_level, CFG_ENUM, "info", 0, 0, "error|warn|info|debug",       \
+	    CFG_F_SHARED, "Log level: error, warn, info or debug.")         \
+	X(state_dir, CFG_STR, "var/run", 0, 0, NULL, CFG_F_SHARED,          \
+	    "Directory for ipc:// sockets and local state.")                \
+	X(health_addr, CFG_ADDR, "127.0.0.1:9101", 0, 0, NULL, 0,           \
+	    "Health listener (/healthz, /readyz, /metrics) host:port.")     \
+	X(listen_addr, CFG_ADDR, "0.0.0.0:8080", 0, 0, NULL, 0,             \
+	    "Client API listener host:port.")                               \
+	X(drain_timeout, CFG_DUR, "3s", 0, 60000, NULL, 0,                  \
+	    "Budget for in-flight requests after SIGTERM.")                 \
+	X(sched_addr, CFG_NNG, ADDR_SCHED, 0, 0, NULL, 0,                   \
+	    "Scheduler REP address to dial.")                               \
+	X(sched_timeout, CFG_DUR, "2s", 10, 60000, NULL, 0,                 \
+	    "Deadline of one scheduler request.")                           \
+	X(sched_ping_interval, CFG_DUR, "1s", 10, 60000, NULL, 0,           \
+	    "Readiness ping to the scheduler, every this often.")           \
+	X(billing_events_addr, CFG_NNG, ADDR_BILLING_EVENTS, 0, 0, NULL, 0, \
+	    "Billing's event listener, dialled by the PUB socket.")         \
+	X(opsmon_events_addr, CFG_NNG, ADDR_OPSMON_EVENTS, 0, 0, NULL, 0,   \
+	    "Opsmon's event listener, dialled by the PUB socket.")          \
+	X(pub_queue, CFG_INT, "4096", 16, 1048576, NULL, 0,                 \
+	    "Messages queued per collector before publishing drops.")       \
+	X(heartbeat_interval, CFG_DUR, "1s", 1, 60000, NULL, 0,             \
 	    "Status heartbeat to the collectors, every this often.")
 
 CFG_DECLARE(gw_cfg, GW_CFG)
@@ -60,9 +60,9 @@ struct gw {
 	struct MHD_Daemon   *front_daemon;
 	struct tick          ping_tick;
 	struct tick          hb_tick;
-	atomic_llong         ping_ok_ms; /* monotonic time of the last good ping */
-	uint64_t             hb_seq;     /* only the hb tick thread touches it */
-	atomic_int           state;      /* enum gw_state */
+	atomic_llong ping_ok_ms; /* monotonic time of the last good ping */
+	uint64_t     hb_seq;     /* only the hb tick thread touches it */
+	atomic_int   state;      /* enum gw_state */
 
 	struct met_counter   *ping_ok;
 	struct met_counter   *ping_fail;

@@ -7,12 +7,10 @@
  * dispatcher in the relay issue, where the listener moves to epoll with
  * suspend/resume so that a long stream holds no thread.
  */
-#include <stdio.h>
-
 #include <arpa/inet.h>
-#include <netinet/in.h>
-
 #include <microhttpd.h>
+#include <netinet/in.h>
+#include <stdio.h>
 
 #include "err.h"
 #include "gw.h"
@@ -24,8 +22,8 @@ gw_front_reply(struct MHD_Connection *c, unsigned status, const char *body)
 	struct MHD_Response *r;
 	enum MHD_Result      rv;
 
-	r = MHD_create_response_from_buffer(strlen(body), (void *)body,
-	    MHD_RESPMEM_PERSISTENT);
+	r = MHD_create_response_from_buffer(
+	    strlen(body), (void *)body, MHD_RESPMEM_PERSISTENT);
 	if (r == NULL)
 		return MHD_NO;
 	MHD_add_response_header(r, "Content-Type", "application/json");
@@ -96,13 +94,14 @@ gw_front_start(struct gw *gw)
 		fatalx("gw.listen_addr_invalid",
 		    LOG_STR("addr", gw->cfg->listen_addr),
 		    LOG_MSG("an IPv4 host:port is required"));
-	d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL,
-	    0, NULL, NULL, gw_front_cb, gw, MHD_OPTION_SOCK_ADDR, &sa,
+	d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL, 0,
+	    NULL, NULL, gw_front_cb, gw, MHD_OPTION_SOCK_ADDR, &sa,
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)65536,
 	    MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, MHD_OPTION_END);
 	if (d == NULL)
-		fatalx("gw.listen_failed", LOG_STR("addr", gw->cfg->listen_addr));
+		fatalx(
+		    "gw.listen_failed", LOG_STR("addr", gw->cfg->listen_addr));
 	gw->front_daemon = d;
 	return 0;
 }

@@ -18,27 +18,27 @@
 
 #define GW_ENV_MAX (64 * 1024)
 
-static const double gw_ping_bounds[] = {0.0001, 0.00025, 0.0005, 0.001,
-	0.0025, 0.005, 0.01, 0.05, 0.25, 1};
+static const double gw_ping_bounds[] = {
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1};
 
 static void
 gw_ping_cb(void *arg)
 {
-	struct gw             *gw = arg;
-	struct proto_ping_req  req;
-	struct proto_ping_rep  rep;
-	struct proto_env       env;
-	struct buf             out, in;
-	int64_t                t0 = now_mono_us();
-	int                    rv;
+	struct gw            *gw = arg;
+	struct proto_ping_req req;
+	struct proto_ping_rep rep;
+	struct proto_env      env;
+	struct buf            out, in;
+	int64_t               t0 = now_mono_us();
+	int                   rv;
 
 	memset(&req, 0, sizeof(req));
 	snprintf(req.service, sizeof(req.service), "gateway");
 	req.sent_at_ms = now_wall_ms();
 	buf_init(&out, GW_ENV_MAX);
 	buf_init(&in, GW_ENV_MAX);
-	rv = proto_ping_req_pack(&out, NULL, now_wall_ms() +
-	    gw->cfg->sched_timeout, &req);
+	rv = proto_ping_req_pack(
+	    &out, NULL, now_wall_ms() + gw->cfg->sched_timeout, &req);
 	if (rv == 0)
 		rv = nngx_req_call(gw->sched, out.data, out.len,
 		    (int)gw->cfg->sched_timeout, &in);
@@ -49,8 +49,8 @@ gw_ping_cb(void *arg)
 	if (rv == 0) {
 		atomic_store(&gw->ping_ok_ms, now_mono_ms());
 		met_counter_inc(gw->ping_ok);
-		met_histogram_observe(gw->ping_seconds,
-		    (double)(now_mono_us() - t0) / 1e6);
+		met_histogram_observe(
+		    gw->ping_seconds, (double)(now_mono_us() - t0) / 1e6);
 	} else {
 		met_counter_inc(gw->ping_fail);
 		log_debug("gw.sched_ping_failed", LOG_ERR(rv));
@@ -63,9 +63,9 @@ static void
 gw_hb_cb(void *arg)
 {
 	static const char *const states[] = {"starting", "serving", "draining"};
-	struct gw                *gw = arg;
-	struct buf                out;
-	int                       rv;
+	struct gw               *gw = arg;
+	struct buf               out;
+	int                      rv;
 
 	buf_init(&out, GW_ENV_MAX);
 	gw->hb_seq++;
@@ -92,7 +92,7 @@ gw_check_sched(void *arg, int timeout_ms, struct buf *detail)
 	(void)timeout_ms;
 	if (last == 0 || age > 3 * gw->cfg->sched_ping_interval + 1000) {
 		if (buf_addf(detail, "no scheduler reply for %lld ms",
-			last == 0 ? -1LL : (long long)age) != 0)
+		        last == 0 ? -1LL : (long long)age) != 0)
 			buf_reset(detail);
 		return -ERR_UNAVAIL;
 	}
@@ -103,9 +103,9 @@ int
 gw_wiring_start(struct gw *gw)
 {
 	const char *sched[1] = {gw->cfg->sched_addr};
-	const char *collectors[2] = {gw->cfg->billing_events_addr,
-		gw->cfg->opsmon_events_addr};
-	int         rv;
+	const char *collectors[2] = {
+	    gw->cfg->billing_events_addr, gw->cfg->opsmon_events_addr};
+	int rv;
 
 	gw->ping_ok = svc_counter("sub2api_gateway_sched_pings_ok_total",
 	    "Scheduler pings answered.");
@@ -113,10 +113,10 @@ gw_wiring_start(struct gw *gw)
 	    "Scheduler pings that failed or timed out.");
 	gw->ping_seconds = met_histogram_new(metrics_default(),
 	    "sub2api_gateway_sched_ping_seconds",
-	    "Scheduler ping round trip in seconds.",
-	    gw_ping_bounds, ARRAY_SIZE(gw_ping_bounds));
-	gw->hb_sent = svc_counter("sub2api_heartbeats_sent_total",
-	    "Status heartbeats published.");
+	    "Scheduler ping round trip in seconds.", gw_ping_bounds,
+	    ARRAY_SIZE(gw_ping_bounds));
+	gw->hb_sent = svc_counter(
+	    "sub2api_heartbeats_sent_total", "Status heartbeats published.");
 	gw->hb_dropped = svc_counter("sub2api_heartbeats_dropped_total",
 	    "Status heartbeats not published (queue full or no collector).");
 	gw->pub_peers = svc_gauge("sub2api_gateway_collectors_connected",

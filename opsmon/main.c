@@ -41,31 +41,31 @@ ops_check_alerter(void *arg, int timeout_ms, struct buf *detail)
 static void
 ops_start(struct ops *o)
 {
-	const char *const topics[] = {TOPIC_USAGE, TOPIC_ERROR,
-		TOPIC_HEARTBEAT};
-	const char       *alerter[1] = {o->cfg->alerter_metrics_addr};
-	int               rv;
+	const char *const topics[] = {
+	    TOPIC_USAGE, TOPIC_ERROR, TOPIC_HEARTBEAT};
+	const char *alerter[1] = {o->cfg->alerter_metrics_addr};
+	int         rv;
 
 	hb_rx_init(&o->hb, NULL);
-	o->usage_events = svc_counter("sub2api_opsmon_usage_events_total",
-	    "Usage events received.");
-	o->error_events = svc_counter("sub2api_opsmon_error_events_total",
-	    "Error events received.");
+	o->usage_events = svc_counter(
+	    "sub2api_opsmon_usage_events_total", "Usage events received.");
+	o->error_events = svc_counter(
+	    "sub2api_opsmon_error_events_total", "Error events received.");
 	o->snapshots_sent = svc_counter("sub2api_opsmon_snapshots_sent_total",
 	    "Metric snapshots published to the alerter.");
-	o->snapshots_dropped = svc_counter(
-	    "sub2api_opsmon_snapshots_dropped_total",
-	    "Metric snapshots not published (no alerter or queue full).");
+	o->snapshots_dropped =
+	    svc_counter("sub2api_opsmon_snapshots_dropped_total",
+	        "Metric snapshots not published (no alerter or queue full).");
 	rv = nngx_sub_new(o->cfg->events_addr, topics, ARRAY_SIZE(topics),
 	    (size_t)o->cfg->recv_queue, ops_event_cb, o, &o->sub);
 	if (rv != 0)
-		fatalx("ops.listen_failed", LOG_STR("addr", o->cfg->events_addr),
-		    LOG_ERR(rv));
+		fatalx("ops.listen_failed",
+		    LOG_STR("addr", o->cfg->events_addr), LOG_ERR(rv));
 	rv = nngx_pub_new(alerter, 1, &o->pub);
 	if (rv != 0)
 		fatalx("ops.pub_dial_failed", LOG_ERR(rv));
-	rv = http_add_check(o->svc.health, "alerter", ops_check_alerter, o,
-	    100);
+	rv =
+	    http_add_check(o->svc.health, "alerter", ops_check_alerter, o, 100);
 	if (rv != 0)
 		fatalx("ops.check_failed", LOG_ERR(rv));
 	rv = tick_start(&o->snap_tick, "snapshot", o->cfg->snapshot_interval,

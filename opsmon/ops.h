@@ -19,22 +19,22 @@
 #include "tick.h"
 #include "topics.h"
 
-#define OPS_CFG(X)                                                           \
-	X(log_level, CFG_ENUM, "info", 0, 0, "error|warn|info|debug",        \
-	    CFG_F_SHARED, "Log level: error, warn, info or debug.")          \
-	X(state_dir, CFG_STR, "var/run", 0, 0, NULL, CFG_F_SHARED,           \
-	    "Directory for ipc:// sockets and local state.")                 \
-	X(health_addr, CFG_ADDR, "127.0.0.1:9104", 0, 0, NULL, 0,            \
-	    "Health listener (/healthz, /readyz, /metrics) host:port.")      \
-	X(drain_timeout, CFG_DUR, "3s", 0, 60000, NULL, 0,                   \
-	    "Budget for flushing windows after SIGTERM.")                    \
-	X(events_addr, CFG_NNG, ADDR_OPSMON_EVENTS, 0, 0, NULL, 0,           \
-	    "SUB address the gateways publish events to.")                   \
-	X(recv_queue, CFG_INT, "8192", 16, 1048576, NULL, 0,                 \
-	    "Messages queued in the subscriber before NNG drops.")           \
+#define OPS_CFG(X)                                                            \
+	X(log_level, CFG_ENUM, "info", 0, 0, "error|warn|info|debug",         \
+	    CFG_F_SHARED, "Log level: error, warn, info or debug.")           \
+	X(state_dir, CFG_STR, "var/run", 0, 0, NULL, CFG_F_SHARED,            \
+	    "Directory for ipc:// sockets and local state.")                  \
+	X(health_addr, CFG_ADDR, "127.0.0.1:9104", 0, 0, NULL, 0,             \
+	    "Health listener (/healthz, /readyz, /metrics) host:port.")       \
+	X(drain_timeout, CFG_DUR, "3s", 0, 60000, NULL, 0,                    \
+	    "Budget for flushing windows after SIGTERM.")                     \
+	X(events_addr, CFG_NNG, ADDR_OPSMON_EVENTS, 0, 0, NULL, 0,            \
+	    "SUB address the gateways publish events to.")                    \
+	X(recv_queue, CFG_INT, "8192", 16, 1048576, NULL, 0,                  \
+	    "Messages queued in the subscriber before NNG drops.")            \
 	X(alerter_metrics_addr, CFG_NNG, ADDR_ALERTER_METRICS, 0, 0, NULL, 0, \
-	    "The alerter's SUB address, dialled to publish snapshots.")      \
-	X(snapshot_interval, CFG_DUR, "5s", 10, 600000, NULL, 0,             \
+	    "The alerter's SUB address, dialled to publish snapshots.")       \
+	X(snapshot_interval, CFG_DUR, "5s", 10, 600000, NULL, 0,              \
 	    "Metric snapshot to the alerter, every this often.")
 
 CFG_DECLARE(ops_cfg, OPS_CFG)

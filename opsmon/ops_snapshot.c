@@ -12,8 +12,7 @@
 #include "proto.h"
 
 static void
-ops_sample(struct proto_metrics_snapshot_evt *m, const char *name,
-    double value)
+ops_sample(struct proto_metrics_snapshot_evt *m, const char *name, double value)
 {
 	struct proto_sample *s;
 
@@ -41,8 +40,10 @@ ops_snapshot_cb(void *arg)
 	seqtrack_totals(&o->hb.track, &rec, &missed, NULL);
 	ops_sample(m, "heartbeats_received", (double)rec);
 	ops_sample(m, "heartbeats_missed", (double)missed);
-	ops_sample(m, "usage_events", (double)met_counter_value(o->usage_events));
-	ops_sample(m, "error_events", (double)met_counter_value(o->error_events));
+	ops_sample(
+	    m, "usage_events", (double)met_counter_value(o->usage_events));
+	ops_sample(
+	    m, "error_events", (double)met_counter_value(o->error_events));
 	buf_init(&out, PROTO_MAX_MSG);
 	rv = proto_metrics_snapshot_evt_pack(&out, NULL, 0, m);
 	if (rv == 0)

@@ -38,9 +38,9 @@ hb_rx_init(struct hb_rx *rx, struct met_registry *reg)
 	    "Heartbeat sequence numbers skipped: heartbeats lost on the way.");
 	rx->repeated = met_counter_new(reg, "sub2api_heartbeats_repeated_total",
 	    "Heartbeat sequence numbers received more than once.");
-	rx->malformed = met_counter_new(reg,
-	    "sub2api_heartbeats_malformed_total",
-	    "Heartbeat payloads that failed to decode.");
+	rx->malformed =
+	    met_counter_new(reg, "sub2api_heartbeats_malformed_total",
+	        "Heartbeat payloads that failed to decode.");
 	rx->sources = met_gauge_new(reg, "sub2api_heartbeat_sources",
 	    "Distinct service instances heard from.");
 	ASSERT(rx->received != NULL && rx->missed != NULL &&

@@ -142,26 +142,31 @@ enum proto_acquire_outcome {
 	PROTO_ACQ_INTERNAL = 6
 };
 
+/*
+ * The decision.  outcome is a proto_acquire_outcome; rate is the group's
+ * rate multiplier times 1e6; billing type 0 is balance, 1 subscription;
+ * cred is the decrypted upstream credential: never log it.
+ */
 struct proto_sched_acquire_rep {
-	int32_t outcome;                      /* "out": proto_acquire_outcome */
-	char    err_type[PROTO_NAME_MAX + 1]; /* "etype" (opt) */
-	char    err_message[PROTO_TEXT_MAX + 1];  /* "emsg" (opt) */
-	int64_t user_id;                          /* "uid" */
-	int64_t api_key_id;                       /* "kid" */
-	int64_t group_id;                         /* "gid" */
-	int64_t account_id;                       /* "aid" */
-	char    platform[PROTO_PLATFORM_MAX + 1]; /* "plat" */
-	char    account_type[PROTO_NAME_MAX + 1]; /* "atype": oauth, apikey.. */
-	char    base_url[PROTO_URL_MAX + 1];      /* "url" */
-	char    upstream_model[PROTO_MODEL_MAX + 1]; /* "umodel" */
-	size_t  credential_len;                      /* bytes in credential */
-	uint8_t credential[PROTO_CRED_MAX];          /* "cred": bin, secret */
-	char    proxy_url[PROTO_URL_MAX + 1];        /* "proxy" (opt) */
-	char    lease_id[PROTO_ID_MAX + 1];          /* "lease" */
-	uint32_t lease_ttl_ms;                       /* "ttl" */
-	int64_t  rate_micro;      /* "rate": multiplier x 1e6 */
-	int32_t  billing_type;    /* "btype": 0 balance, 1 sub */
-	int64_t  subscription_id; /* "sid" (opt) */
+	int32_t  outcome;                             /* "out" */
+	char     err_type[PROTO_NAME_MAX + 1];        /* "etype" (opt) */
+	char     err_message[PROTO_TEXT_MAX + 1];     /* "emsg" (opt) */
+	int64_t  user_id;                             /* "uid" */
+	int64_t  api_key_id;                          /* "kid" */
+	int64_t  group_id;                            /* "gid" */
+	int64_t  account_id;                          /* "aid" */
+	char     platform[PROTO_PLATFORM_MAX + 1];    /* "plat" */
+	char     account_type[PROTO_NAME_MAX + 1];    /* "atype" */
+	char     base_url[PROTO_URL_MAX + 1];         /* "url" */
+	char     upstream_model[PROTO_MODEL_MAX + 1]; /* "umodel" */
+	size_t   credential_len;                      /* bytes used */
+	uint8_t  credential[PROTO_CRED_MAX];          /* "cred": bin */
+	char     proxy_url[PROTO_URL_MAX + 1];        /* "proxy" (opt) */
+	char     lease_id[PROTO_ID_MAX + 1];          /* "lease" */
+	uint32_t lease_ttl_ms;                        /* "ttl" */
+	int64_t  rate_micro;                          /* "rate" */
+	int32_t  billing_type;                        /* "btype" */
+	int64_t  subscription_id;                     /* "sid" (opt) */
 };
 
 /* Keeps leases alive while streams run. */
@@ -184,12 +189,16 @@ struct proto_header {
 	char value[PROTO_HDR_VAL_MAX + 1];
 };
 
-/* Gateway returns a lease and reports how the upstream answered. */
+/*
+ * Gateway returns a lease and reports how the upstream answered: HTTP
+ * status (0 when no response came), error class, and the few response
+ * headers (rate-limit resets, retry-after) the account state machine reads.
+ */
 struct proto_sched_release_req {
-	char                request_id[PROTO_ID_MAX + 1]; /* "rid" (opt) */
-	char                lease_id[PROTO_ID_MAX + 1];   /* "lease" */
-	int64_t             account_id;                   /* "aid" */
-	int32_t             http_status; /* "status": 0 = none */
+	char                request_id[PROTO_ID_MAX + 1];  /* "rid" (opt) */
+	char                lease_id[PROTO_ID_MAX + 1];    /* "lease" */
+	int64_t             account_id;                    /* "aid" */
+	int32_t             http_status;                   /* "status" */
 	char                err_class[PROTO_NAME_MAX + 1]; /* "eclass" (opt) */
 	int64_t             duration_ms;                   /* "dur" */
 	int64_t             reset_unix;                    /* "reset" (opt) */

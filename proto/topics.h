@@ -8,11 +8,11 @@
 #ifndef PROTO_TOPICS_H
 #define PROTO_TOPICS_H
 
-#define TOPIC_USAGE     "usage."    /* USAGE_EVT: gateway -> billing, opsmon */
-#define TOPIC_ERROR     "error."    /* ERROR_EVT: gateway -> opsmon */
-#define TOPIC_HEARTBEAT "hb."       /* STATUS_HEARTBEAT_EVT: any -> collectors */
-#define TOPIC_METRICS   "metrics."  /* METRICS_SNAPSHOT_EVT: opsmon -> alerter */
-#define TOPIC_CONFIG    "cfg."      /* CONFIG_CHANGED_EVT: webui -> scheduler */
+#define TOPIC_USAGE     "usage."   /* USAGE_EVT: gateway -> billing, opsmon */
+#define TOPIC_ERROR     "error."   /* ERROR_EVT: gateway -> opsmon */
+#define TOPIC_HEARTBEAT "hb."      /* STATUS_HEARTBEAT_EVT: any -> collectors */
+#define TOPIC_METRICS   "metrics." /* METRICS_SNAPSHOT_EVT: opsmon -> alerter */
+#define TOPIC_CONFIG    "cfg."     /* CONFIG_CHANGED_EVT: webui -> scheduler */
 
 #define ADDR_SCHED           "ipc://${state_dir}/sched.ipc"
 #define ADDR_SCHED_CFG       "ipc://${state_dir}/sched-cfg.ipc"

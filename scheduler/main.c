@@ -13,13 +13,13 @@ CFG_DEFINE(sched_cfg, "scheduler", "SCHEDULER", SCHED_CFG)
 
 /* Config-changed events will invalidate the caches; today they are counted. */
 static void
-sched_cfg_event_cb(void *arg, const char *topic, const void *payload,
-    size_t len)
+sched_cfg_event_cb(
+    void *arg, const char *topic, const void *payload, size_t len)
 {
-	struct sched                    *s = arg;
-	struct proto_env                 env;
-	struct proto_config_changed_evt  evt;
-	int                              rv;
+	struct sched                   *s = arg;
+	struct proto_env                env;
+	struct proto_config_changed_evt evt;
+	int                             rv;
 
 	(void)topic;
 	rv = proto_env_unpack(payload, len, &env);
@@ -42,8 +42,7 @@ sched_start(struct sched *s)
 	int                      rv;
 
 	s->requests = svc_family(MET_COUNTER, "sub2api_sched_requests_total",
-	    "Requests served, by message type and result.", labels, 2, NULL,
-	    0);
+	    "Requests served, by message type and result.", labels, 2, NULL, 0);
 	s->cfg_events = svc_counter("sub2api_sched_config_events_total",
 	    "Configuration-changed events received.");
 	svc_deps_open(&s->svc, s->cfg->database_url, (int)s->cfg->db_pool,
@@ -52,8 +51,8 @@ sched_start(struct sched *s)
 	rv = nngx_rep_new(s->cfg->sched_addr, (int)s->cfg->workers,
 	    sched_rep_handle, s, PROTO_MAX_MSG, &s->rep);
 	if (rv != 0)
-		fatalx("sched.listen_failed", LOG_STR("addr", s->cfg->sched_addr),
-		    LOG_ERR(rv));
+		fatalx("sched.listen_failed",
+		    LOG_STR("addr", s->cfg->sched_addr), LOG_ERR(rv));
 	rv = nngx_sub_new(s->cfg->sched_cfg_addr, topics, 1, 256,
 	    sched_cfg_event_cb, s, &s->cfg_sub);
 	if (rv != 0)

@@ -2,7 +2,6 @@
  * buf_test.c: bounded buffer contract: growth, cap, JSON escaping, detach.
  */
 #include "buf.h"
-
 #include "err.h"
 #include "t.h"
 

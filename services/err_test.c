@@ -2,7 +2,6 @@
  * err_test.c: every code has a name and a text, both signs resolve.
  */
 #include "err.h"
-
 #include "t.h"
 
 static void

@@ -44,17 +44,18 @@ enum log_type {
 	LOG_T_BOOL,
 };
 
+union log_val {
+	const char *s;
+	int64_t     i;
+	uint64_t    u;
+	double      d;
+	bool        b;
+};
+
 struct log_kv {
 	const char   *key;
 	enum log_type type;
-
-	union {
-		const char *s;
-		int64_t     i;
-		uint64_t    u;
-		double      d;
-		bool        b;
-	} v;
+	union log_val v;
 };
 
 #define LOG_STR(k, x) \

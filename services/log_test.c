@@ -1,11 +1,10 @@
 /*
  * log_test.c: log lines are valid, bounded JSON with the fixed fields.
  */
-#include "log.h"
-
 #include <jansson.h>
 
 #include "err.h"
+#include "log.h"
 #include "t.h"
 
 static json_t *
@@ -26,8 +25,8 @@ test_log_fields(void)
 	log_init("unit", LOG_INFO);
 	n = log_format(line, sizeof(line), LOG_WARN, "t.thing_done",
 	    (const struct log_kv[]){LOG_STR("route", "a\"b\n"),
-		LOG_I64("ms", -5), LOG_BOOL("ok", true), LOG_REQ("r1"),
-		LOG_END_});
+	        LOG_I64("ms", -5), LOG_BOOL("ok", true), LOG_REQ("r1"),
+	        LOG_END_});
 	T_ASSERT(n > 0 && line[n - 1] == '\n');
 	j = log_test_parse(line, n);
 	T_ASSERT(j != NULL);

@@ -1,10 +1,9 @@
 /*
  * seqtrack_test.c: baseline, next, gap, repeat and eviction behaviour.
  */
-#include "seqtrack.h"
-
 #include <stdio.h>
 
+#include "seqtrack.h"
 #include "t.h"
 
 static void

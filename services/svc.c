@@ -85,8 +85,8 @@ svc_release(struct svc *s)
 {
 	http_srv_free(s->health);
 	s->health = NULL;
-	log_info("svc.stopped", LOG_I64("uptime_ms",
-				    now_wall_ms() - s->started_ms));
+	log_info(
+	    "svc.stopped", LOG_I64("uptime_ms", now_wall_ms() - s->started_ms));
 }
 
 static void

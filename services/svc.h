@@ -27,8 +27,9 @@
 struct svc_opts {
 	const char *log_level;   /* "error|warn|info|debug" */
 	const char *health_addr; /* "host:port" of the health listener */
-	const char *state_dir;   /* created when missing (ipc sockets live here) */
-	int64_t     drain_ms;    /* budget for in-flight work after a signal */
+	const char
+	       *state_dir; /* created when missing (ipc sockets live here) */
+	int64_t drain_ms;  /* budget for in-flight work after a signal */
 };
 
 struct svc {

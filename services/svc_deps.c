@@ -37,8 +37,8 @@ svc_deps_open(struct svc *s, const char *pg_url, int pg_size,
 		rv = pg_pool_new(pg_url, pg_size, pg);
 		if (rv != 0)
 			fatalx("svc.database_url_invalid", LOG_ERR(rv));
-		rv = http_add_check(s->health, "postgres", svc_check_pg, *pg,
-		    timeout_ms);
+		rv = http_add_check(
+		    s->health, "postgres", svc_check_pg, *pg, timeout_ms);
 		if (rv != 0)
 			fatalx("svc.check_failed", LOG_ERR(rv));
 	}
@@ -46,8 +46,8 @@ svc_deps_open(struct svc *s, const char *pg_url, int pg_size,
 		rv = rds_pool_new(rds_url, rds_size, timeout_ms, rds);
 		if (rv != 0)
 			fatalx("svc.redis_url_invalid", LOG_ERR(rv));
-		rv = http_add_check(s->health, "redis", svc_check_rds, *rds,
-		    timeout_ms);
+		rv = http_add_check(
+		    s->health, "redis", svc_check_rds, *rds, timeout_ms);
 		if (rv != 0)
 			fatalx("svc.check_failed", LOG_ERR(rv));
 	}

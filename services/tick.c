@@ -36,8 +36,8 @@ tick_main(void *arg)
 }
 
 int
-tick_start(struct tick *t, const char *name, int64_t period_ms, tick_fn fn,
-    void *arg)
+tick_start(
+    struct tick *t, const char *name, int64_t period_ms, tick_fn fn, void *arg)
 {
 	pthread_condattr_t ca;
 

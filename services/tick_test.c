@@ -1,12 +1,12 @@
 /*
  * tick_test.c: a job runs repeatedly at its period and stops promptly.
  */
-#include "tick.h"
+#include "t.h"
 
 #include <stdatomic.h>
 
 #include "err.h"
-#include "t.h"
+#include "tick.h"
 
 static atomic_int tick_test_n;
 

@@ -42,8 +42,8 @@ web_start(struct web *w)
 	if (rv == 0)
 		rv = http_srv_start(w->front);
 	if (rv != 0)
-		fatalx("web.listen_failed", LOG_STR("addr", w->cfg->listen_addr),
-		    LOG_ERR(rv));
+		fatalx("web.listen_failed",
+		    LOG_STR("addr", w->cfg->listen_addr), LOG_ERR(rv));
 }
 
 int
