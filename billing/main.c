@@ -68,9 +68,10 @@ main(int argc, char **argv)
 
 	nngx_sub_close(b.sub);
 	nngx_sub_free(b.sub);
+	/* The health listener's checks use the pools: stop it first. */
+	svc_release(&b.svc);
 	svc_deps_close(b.pg, b.rds);
 	hb_rx_release(&b.hb);
-	svc_release(&b.svc);
 	bill_cfg_free((struct bill_cfg *)b.cfg);
 	return 0;
 }

@@ -94,11 +94,12 @@ main(int argc, char **argv)
 
 	tick_stop(&o.snap_tick);
 	nngx_sub_close(o.sub);
-	nngx_pub_close(o.pub);
 	nngx_sub_free(o.sub);
+	/* The alerter check reads the PUB socket: stop the listener first. */
+	svc_release(&o.svc);
+	nngx_pub_close(o.pub);
 	nngx_pub_free(o.pub);
 	hb_rx_release(&o.hb);
-	svc_release(&o.svc);
 	ops_cfg_free((struct ops_cfg *)o.cfg);
 	return 0;
 }

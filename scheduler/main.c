@@ -83,8 +83,9 @@ main(int argc, char **argv)
 	nngx_sub_close(s.cfg_sub);
 	nngx_rep_free(s.rep);
 	nngx_sub_free(s.cfg_sub);
-	svc_deps_close(s.pg, s.rds);
+	/* The health listener's checks use the pools: stop it first. */
 	svc_release(&s.svc);
+	svc_deps_close(s.pg, s.rds);
 	sched_cfg_free((struct sched_cfg *)s.cfg);
 	return 0;
 }

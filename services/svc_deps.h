@@ -19,7 +19,10 @@ void svc_deps_open(struct svc *s, const char *pg_url, int pg_size,
     struct pg_pool **pg, const char *rds_url, int rds_size,
     struct rds_pool **rds, int timeout_ms);
 
-/* Frees both pools; NULL is fine for either. */
+/*
+ * Frees both pools; NULL is fine for either.  The checks registered by
+ * svc_deps_open() use the pools, so call this after svc_release().
+ */
 void svc_deps_close(struct pg_pool *pg, struct rds_pool *rds);
 
 #endif /* SVC_DEPS_H */

@@ -65,10 +65,11 @@ main(int argc, char **argv)
 	svc_serve(&w.svc);
 
 	http_srv_free(w.front);
+	/* The health listener's checks use the pool: stop it first. */
+	svc_release(&w.svc);
 	nngx_pub_close(w.cfg_pub);
 	nngx_pub_free(w.cfg_pub);
 	svc_deps_close(w.pg, NULL);
-	svc_release(&w.svc);
 	web_cfg_free((struct web_cfg *)w.cfg);
 	return 0;
 }

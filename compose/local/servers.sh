@@ -7,6 +7,16 @@
 # start.  As root, PostgreSQL runs as the "postgres" user (it refuses
 # root); otherwise as the caller.
 
+# srv_alive PID: the process exists and is not a zombie (in containers
+# whose init does not reap, a killed process lingers as a zombie and
+# kill -0 still succeeds).
+srv_alive() {
+	local st
+	[ -n "${1:-}" ] && kill -0 "$1" 2>/dev/null || return 1
+	st=$(awk '/^State:/ {print $2}' "/proc/$1/status" 2>/dev/null)
+	[ "$st" != Z ]
+}
+
 PG_BIN=${PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)}
 
 srv_as_pg() {
@@ -17,15 +27,37 @@ srv_as_pg() {
 	fi
 }
 
+# srv_pg_dir DIR: where the cluster for DIR really lives.  As root the
+# server runs as "postgres", which cannot reach a checkout under a private
+# home (/root is 0700); then the cluster goes to /var/tmp/sub2api-pg-<hash>
+# and DIR/location records where.
+srv_pg_dir() {
+	local dir=$1 alt
+	mkdir -p "$dir"
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "$dir"
+		return
+	fi
+	id postgres >/dev/null 2>&1 || useradd -r -M -d /var/lib/postgresql postgres
+	chown postgres "$dir"
+	if runuser -u postgres -- test -w "$dir" 2>/dev/null; then
+		echo "$dir"
+		return
+	fi
+	alt=/var/tmp/sub2api-pg-$(echo "$dir" | md5sum | cut -c1-12)
+	mkdir -p "$alt"
+	chown postgres "$alt"
+	chmod 0700 "$alt"
+	echo "$alt" >"$dir/location"
+	echo "$alt"
+}
+
 # srv_pg_start DIR PORT: initialises DIR on first use, starts the server
 # listening on 127.0.0.1:PORT (socket in DIR), trusts local connections.
 srv_pg_start() {
-	local dir=$1 port=$2 data=$1/data
-	mkdir -p "$dir"
-	if [ "$(id -u)" -eq 0 ]; then
-		id postgres >/dev/null 2>&1 || useradd -r -M -d "$dir" postgres
-		chown postgres "$dir"
-	fi
+	local dir port=$2 data
+	dir=$(srv_pg_dir "$1")
+	data=$dir/data
 	if srv_as_pg "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$port"; then
 		return 0
 	fi
@@ -41,9 +73,14 @@ srv_pg_start() {
 	if [ -f "$data/postmaster.pid" ]; then
 		local pid
 		pid=$(head -n 1 "$data/postmaster.pid")
-		if ! kill -0 "$pid" 2>/dev/null; then
+		if ! srv_alive "$pid"; then
 			rm -f "$data/postmaster.pid"
 		fi
+	fi
+	# So is a socket lock file whose owner is gone.
+	local lock=$dir/.s.PGSQL.$port.lock
+	if [ -f "$lock" ] && ! srv_alive "$(head -n 1 "$lock")"; then
+		rm -f "$lock" "$dir/.s.PGSQL.$port"
 	fi
 	srv_as_pg "$PG_BIN/pg_ctl" -D "$data" -l "$dir/postgres.log" -w -t 60 \
 		-o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c fsync=${PG_FSYNC:-on} -c max_connections=200" \
@@ -54,7 +91,8 @@ srv_pg_start() {
 }
 
 srv_pg_stop() {
-	local data=$1/data
+	local data
+	data=$(srv_pg_dir "$1")/data
 	[ -f "$data/postmaster.pid" ] || return 0
 	srv_as_pg "$PG_BIN/pg_ctl" -D "$data" -m fast -w -t 30 stop >/dev/null 2>&1 || true
 }
@@ -75,7 +113,7 @@ srv_redis_start() {
 	if redis-cli -h 127.0.0.1 -p "$port" ping 2>/dev/null | grep -q PONG; then
 		return 0
 	fi
-	if [ -f "$dir/redis.pid" ] && ! kill -0 "$(cat "$dir/redis.pid")" 2>/dev/null; then
+	if [ -f "$dir/redis.pid" ] && ! srv_alive "$(cat "$dir/redis.pid")"; then
 		rm -f "$dir/redis.pid"
 	fi
 	redis-server --bind 127.0.0.1 --port "$port" --save "" --appendonly no \

@@ -11,13 +11,18 @@
 # create the database, make the secret key (var/secret_key, kept), migrate,
 # create the first admin once (credentials in var/admin.txt, printed once),
 # start the services with ipc:// addresses under var/run.  The binaries are
-# built by make before this script runs.  Ports are environment settings:
+# built by make before this script runs.  Environment settings:
 #   SUB2API_PG_PORT (54329)  SUB2API_REDIS_PORT (63799)
-#   gateway 8080, web UI 8081, health listeners 9101-9106 (README).
+#   SUB2API_GATEWAY_PORT (8080)  SUB2API_WEBUI_PORT (8081)
+#   SUB2API_HEALTH_BASE (9100): health listeners on base+1 .. base+6
+#   SUB2API_VAR (var): where data, logs, sockets and pid files go
 set -u
 cd "$(dirname "$0")/../.."
 ROOT=$(pwd)
-VAR=$ROOT/var
+VAR=${SUB2API_VAR:-$ROOT/var}
+HEALTH_BASE=${SUB2API_HEALTH_BASE:-9100}
+GW_PORT=${SUB2API_GATEWAY_PORT:-8080}
+WEB_PORT=${SUB2API_WEBUI_PORT:-8081}
 BIN=${BIN:-$ROOT/build/bin}
 PG_PORT=${SUB2API_PG_PORT:-54329}
 REDIS_PORT=${SUB2API_REDIS_PORT:-63799}
@@ -28,12 +33,12 @@ SERVICES="scheduler billing opsmon alerter webui gateway"
 
 health_port() {
 	case $1 in
-	gateway) echo 9101 ;;
-	scheduler) echo 9102 ;;
-	billing) echo 9103 ;;
-	opsmon) echo 9104 ;;
-	alerter) echo 9105 ;;
-	webui) echo 9106 ;;
+	gateway) echo $((HEALTH_BASE + 1)) ;;
+	scheduler) echo $((HEALTH_BASE + 2)) ;;
+	billing) echo $((HEALTH_BASE + 3)) ;;
+	opsmon) echo $((HEALTH_BASE + 4)) ;;
+	alerter) echo $((HEALTH_BASE + 5)) ;;
+	webui) echo $((HEALTH_BASE + 6)) ;;
 	esac
 }
 
@@ -42,6 +47,13 @@ svc_env() {
 	export SUB2API_DATABASE_URL="postgresql://postgres@127.0.0.1:$PG_PORT/sub2api"
 	export SUB2API_REDIS_URL="redis://127.0.0.1:$REDIS_PORT"
 	export SUB2API_MIGRATIONS_DIR=$ROOT/migrations
+	export SUB2API_GATEWAY_LISTEN_ADDR=0.0.0.0:$GW_PORT
+	export SUB2API_WEBUI_LISTEN_ADDR=0.0.0.0:$WEB_PORT
+	local s u
+	for s in $SERVICES; do
+		u=$(echo "$s" | tr a-z A-Z)
+		export "SUB2API_${u}_HEALTH_ADDR=127.0.0.1:$(health_port "$s")"
+	done
 	if [ -z "${SUB2API_SECRET_KEY:-}" ]; then
 		SUB2API_SECRET_KEY=$(cat "$VAR/secret_key")
 		export SUB2API_SECRET_KEY
@@ -50,7 +62,7 @@ svc_env() {
 
 svc_pid() {
 	local f=$VAR/run/$1.pid
-	[ -f "$f" ] && kill -0 "$(cat "$f")" 2>/dev/null && cat "$f"
+	[ -f "$f" ] && srv_alive "$(cat "$f")" && cat "$f"
 }
 
 start_deps() {
@@ -109,6 +121,19 @@ wait_healthy() {
 	done
 }
 
+# Readiness follows within a few seconds (pings, first checks); wait for
+# it so the status printed is the settled one.  Not fatal: status says why.
+wait_ready() {
+	local s port i
+	for s in $SERVICES; do
+		port=$(health_port "$s")
+		for i in $(seq 1 150); do
+			[ "$(curl -s -o /dev/null -m 1 -w '%{http_code}' "http://127.0.0.1:$port/readyz")" = 200 ] && break
+			sleep 0.1
+		done
+	done
+}
+
 print_status() {
 	local s port pid code ready
 	printf '%-10s %-8s %-32s %s\n' service pid health ready
@@ -120,9 +145,10 @@ print_status() {
 		printf '%-10s %-8s %-32s %s\n' "$s" "${pid:--}" \
 			"http://127.0.0.1:$port/healthz $code" "$ready"
 	done
-	echo "gateway:  http://127.0.0.1:8080"
-	echo "web UI:   http://127.0.0.1:8081"
+	echo "gateway:  http://127.0.0.1:$GW_PORT"
+	echo "web UI:   http://127.0.0.1:$WEB_PORT"
 	echo "postgres: 127.0.0.1:$PG_PORT   redis: 127.0.0.1:$REDIS_PORT"
+	[ -f "$VAR/admin.txt" ] && echo "first admin: credentials in $VAR/admin.txt"
 }
 
 stop_services() {
@@ -135,10 +161,10 @@ stop_services() {
 		pid=$(svc_pid "$s") || true
 		[ -n "$pid" ] || continue
 		for i in $(seq 1 100); do
-			kill -0 "$pid" 2>/dev/null || break
+			srv_alive "$pid" || break
 			sleep 0.1
 		done
-		kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
+		srv_alive "$pid" && kill -KILL "$pid" 2>/dev/null
 		rm -f "$VAR/run/$s.pid"
 	done
 }
@@ -154,6 +180,7 @@ up)
 	start_deps
 	start_services
 	wait_healthy || exit 1
+	wait_ready
 	print_status
 	;;
 run)
@@ -161,6 +188,7 @@ run)
 	start_services
 	trap 'echo; echo stopping; stop_all; exit 0' INT TERM
 	wait_healthy || { stop_all; exit 1; }
+	wait_ready
 	print_status
 	echo "logs follow; Ctrl-C stops everything"
 	tail -n 0 -F "$VAR"/log/*.log &
