@@ -48,17 +48,12 @@ main(int argc, char **argv)
 	static const char *const labels[] = {"name"};
 	const char *const        topics[] = {TOPIC_METRICS};
 	struct alrt              a;
-	struct svc_opts          opts;
 	int                      rv;
 
 	sig_init();
 	memset(&a, 0, sizeof(a));
 	a.cfg = cfg_main(&alrt_cfg_schema, argc, argv);
-	opts = (struct svc_opts){.log_level = a.cfg->log_level,
-	    .health_addr = a.cfg->health_addr,
-	    .state_dir = a.cfg->state_dir,
-	    .drain_ms = a.cfg->drain_timeout};
-	svc_init(&a.svc, "alerter", &opts);
+	svc_init(&a.svc, "alerter", &SVC_OPTS(a.cfg));
 	a.snapshots = svc_counter(
 	    "sub2api_alerter_snapshots_total", "Metric snapshots received.");
 	a.malformed = svc_counter("sub2api_alerter_snapshots_malformed_total",

@@ -51,17 +51,12 @@ bill_start(struct bill *b)
 int
 main(int argc, char **argv)
 {
-	struct bill     b;
-	struct svc_opts opts;
+	struct bill b;
 
 	sig_init();
 	memset(&b, 0, sizeof(b));
 	b.cfg = cfg_main(&bill_cfg_schema, argc, argv);
-	opts = (struct svc_opts){.log_level = b.cfg->log_level,
-	    .health_addr = b.cfg->health_addr,
-	    .state_dir = b.cfg->state_dir,
-	    .drain_ms = b.cfg->drain_timeout};
-	svc_init(&b.svc, "billing", &opts);
+	svc_init(&b.svc, "billing", &SVC_OPTS(b.cfg));
 	bill_start(&b);
 
 	svc_serve(&b.svc);

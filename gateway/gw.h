@@ -25,16 +25,9 @@ struct MHD_Daemon;
 #include "topics.h"
 
 #define GW_CFG(X)                                                           \
-	X(log_level, CFG_ENUM, "info", 0, 0, "error|warn|info|debug",       \
-	    CFG_F_SHARED, "Log level: error, warn, info or debug.")         \
-	X(state_dir, CFG_STR, "var/run", 0, 0, NULL, CFG_F_SHARED,          \
-	    "Directory for ipc:// sockets and local state.")                \
-	X(health_addr, CFG_ADDR, "127.0.0.1:9101", 0, 0, NULL, 0,           \
-	    "Health listener (/healthz, /readyz, /metrics) host:port.")     \
+	SVC_CFG_BASE(X, "127.0.0.1:9101")                                   \
 	X(listen_addr, CFG_ADDR, "0.0.0.0:8080", 0, 0, NULL, 0,             \
 	    "Client API listener host:port.")                               \
-	X(drain_timeout, CFG_DUR, "3s", 0, 60000, NULL, 0,                  \
-	    "Budget for in-flight requests after SIGTERM.")                 \
 	X(sched_addr, CFG_NNG, ADDR_SCHED, 0, 0, NULL, 0,                   \
 	    "Scheduler REP address to dial.")                               \
 	X(sched_timeout, CFG_DUR, "2s", 10, 60000, NULL, 0,                 \

@@ -11,18 +11,13 @@ CFG_DEFINE(gw_cfg, "gateway", "GATEWAY", GW_CFG)
 int
 main(int argc, char **argv)
 {
-	struct gw       gw;
-	struct svc_opts opts;
-	int             rv;
+	struct gw gw;
+	int       rv;
 
 	sig_init();
 	memset(&gw, 0, sizeof(gw));
 	gw.cfg = cfg_main(&gw_cfg_schema, argc, argv);
-	opts = (struct svc_opts){.log_level = gw.cfg->log_level,
-	    .health_addr = gw.cfg->health_addr,
-	    .state_dir = gw.cfg->state_dir,
-	    .drain_ms = gw.cfg->drain_timeout};
-	svc_init(&gw.svc, "gateway", &opts);
+	svc_init(&gw.svc, "gateway", &SVC_OPTS(gw.cfg));
 	atomic_store(&gw.state, GW_ST_STARTING);
 	rv = gw_wiring_start(&gw);
 	if (rv != 0)

@@ -77,17 +77,12 @@ ops_start(struct ops *o)
 int
 main(int argc, char **argv)
 {
-	struct ops      o;
-	struct svc_opts opts;
+	struct ops o;
 
 	sig_init();
 	memset(&o, 0, sizeof(o));
 	o.cfg = cfg_main(&ops_cfg_schema, argc, argv);
-	opts = (struct svc_opts){.log_level = o.cfg->log_level,
-	    .health_addr = o.cfg->health_addr,
-	    .state_dir = o.cfg->state_dir,
-	    .drain_ms = o.cfg->drain_timeout};
-	svc_init(&o.svc, "opsmon", &opts);
+	svc_init(&o.svc, "opsmon", &SVC_OPTS(o.cfg));
 	ops_start(&o);
 
 	svc_serve(&o.svc);

@@ -20,14 +20,7 @@
 #include "topics.h"
 
 #define OPS_CFG(X)                                                            \
-	X(log_level, CFG_ENUM, "info", 0, 0, "error|warn|info|debug",         \
-	    CFG_F_SHARED, "Log level: error, warn, info or debug.")           \
-	X(state_dir, CFG_STR, "var/run", 0, 0, NULL, CFG_F_SHARED,            \
-	    "Directory for ipc:// sockets and local state.")                  \
-	X(health_addr, CFG_ADDR, "127.0.0.1:9104", 0, 0, NULL, 0,             \
-	    "Health listener (/healthz, /readyz, /metrics) host:port.")       \
-	X(drain_timeout, CFG_DUR, "3s", 0, 60000, NULL, 0,                    \
-	    "Budget for flushing windows after SIGTERM.")                     \
+	SVC_CFG_BASE(X, "127.0.0.1:9104")                                     \
 	X(events_addr, CFG_NNG, ADDR_OPSMON_EVENTS, 0, 0, NULL, 0,            \
 	    "SUB address the gateways publish events to.")                    \
 	X(recv_queue, CFG_INT, "8192", 16, 1048576, NULL, 0,                  \

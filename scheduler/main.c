@@ -63,17 +63,12 @@ sched_start(struct sched *s)
 int
 main(int argc, char **argv)
 {
-	struct sched    s;
-	struct svc_opts opts;
+	struct sched s;
 
 	sig_init();
 	memset(&s, 0, sizeof(s));
 	s.cfg = cfg_main(&sched_cfg_schema, argc, argv);
-	opts = (struct svc_opts){.log_level = s.cfg->log_level,
-	    .health_addr = s.cfg->health_addr,
-	    .state_dir = s.cfg->state_dir,
-	    .drain_ms = s.cfg->drain_timeout};
-	svc_init(&s.svc, "scheduler", &opts);
+	svc_init(&s.svc, "scheduler", &SVC_OPTS(s.cfg));
 	sched_start(&s);
 
 	svc_serve(&s.svc);

@@ -19,11 +19,51 @@
 #ifndef SVC_H
 #define SVC_H
 
+#include "cfg.h"
 #include "compat.h"
 #include "http.h"
 #include "metrics.h"
 
 #define SVC_INSTANCE_MAX 65 /* fits proto's 64-byte instance ids */
+
+/*
+ * Config keys every service has, for its X-macro table (see cfg.h):
+ * SVC_CFG_BASE first, then SVC_CFG_PG / SVC_CFG_REDIS / SVC_CFG_DEPS for
+ * a service that uses the databases, then its own keys.
+ */
+#define SVC_CFG_BASE(X, health_default)                                 \
+	X(log_level, CFG_ENUM, "info", 0, 0, "error|warn|info|debug",   \
+	    CFG_F_SHARED, "Log level: error, warn, info or debug.")     \
+	X(state_dir, CFG_STR, "var/run", 0, 0, NULL, CFG_F_SHARED,      \
+	    "Directory for ipc:// sockets and local state.")            \
+	X(health_addr, CFG_ADDR, health_default, 0, 0, NULL, 0,         \
+	    "Health listener (/healthz, /readyz, /metrics) host:port.") \
+	X(drain_timeout, CFG_DUR, "3s", 0, 60000, NULL, 0,              \
+	    "Budget for in-flight work after SIGTERM.")
+
+#define SVC_CFG_PG(X, pool_default)                                      \
+	X(database_url, CFG_SECRET,                                      \
+	    "postgresql://postgres@127.0.0.1:54329/sub2api", 0, 0, NULL, \
+	    CFG_F_SHARED, "PostgreSQL connection URL.")                  \
+	X(db_pool, CFG_INT, pool_default, 1, 256, NULL, 0,               \
+	    "PostgreSQL connections at most.")
+
+#define SVC_CFG_REDIS(X, pool_default)                                     \
+	X(redis_url, CFG_SECRET, "redis://127.0.0.1:63799", 0, 0, NULL,    \
+	    CFG_F_SHARED, "Redis URL redis://[:password@]host:port[/db].") \
+	X(redis_pool, CFG_INT, pool_default, 1, 1024, NULL, 0,             \
+	    "Redis connections at most.")
+
+#define SVC_CFG_DEPS(X)                                   \
+	X(dep_timeout, CFG_DUR, "1s", 50, 30000, NULL, 0, \
+	    "Budget of one readiness probe of a database.")
+
+/* The svc_opts of a config struct made with SVC_CFG_BASE. */
+#define SVC_OPTS(c)                                     \
+	((struct svc_opts){.log_level = (c)->log_level, \
+	    .health_addr = (c)->health_addr,            \
+	    .state_dir = (c)->state_dir,                \
+	    .drain_ms = (c)->drain_timeout})
 
 struct svc_opts {
 	const char *log_level;   /* "error|warn|info|debug" */

@@ -49,17 +49,12 @@ web_start(struct web *w)
 int
 main(int argc, char **argv)
 {
-	struct web      w;
-	struct svc_opts opts;
+	struct web w;
 
 	sig_init();
 	memset(&w, 0, sizeof(w));
 	w.cfg = cfg_main(&web_cfg_schema, argc, argv);
-	opts = (struct svc_opts){.log_level = w.cfg->log_level,
-	    .health_addr = w.cfg->health_addr,
-	    .state_dir = w.cfg->state_dir,
-	    .drain_ms = w.cfg->drain_timeout};
-	svc_init(&w.svc, "webui", &opts);
+	svc_init(&w.svc, "webui", &SVC_OPTS(w.cfg));
 	web_start(&w);
 
 	svc_serve(&w.svc);

@@ -111,6 +111,13 @@ json_t *ctl_row_json(const void *res, int row);
 void ctl_emit_obj(const struct ctl *c, json_t *obj);
 void ctl_emit_rows(const struct ctl *c, const void *res);
 
+/*
+ * A "list" command: takes no options, runs the fixed query sql (no
+ * parameters) and prints its rows; what names the step in a DB error.
+ */
+int ctl_list(
+    struct ctl *c, int argc, char **argv, const char *sql, const char *what);
+
 /* The commands; argv starts after the command words. */
 int ctl_cmd_migrate(struct ctl *c, int argc, char **argv);
 int ctl_cmd_user_add(struct ctl *c, int argc, char **argv);

@@ -237,15 +237,7 @@ ctl_cmd_account_add(struct ctl *c, int argc, char **argv)
 int
 ctl_cmd_account_list(struct ctl *c, int argc, char **argv)
 {
-	PGresult *res;
-	int       rv;
-
-	rv = ctl_parse(argc, argv, NULL, 0);
-	if (rv == 0)
-		rv = ctl_db(c);
-	if (rv != 0)
-		return rv;
-	rv = pg_exec(c->conn,
+	return ctl_list(c, argc, argv,
 	    "SELECT a.id, a.name, a.platform, a.type, a.status, a.schedulable,"
 	    " a.concurrency, a.priority,"
 	    " coalesce(string_agg(g.name, ',' ORDER BY g.name), '') AS groups,"
@@ -254,10 +246,5 @@ ctl_cmd_account_list(struct ctl *c, int argc, char **argv)
 	    " LEFT JOIN account_groups ag ON ag.account_id = a.id"
 	    " LEFT JOIN groups g ON g.id = ag.group_id AND g.deleted_at IS NULL"
 	    " WHERE a.deleted_at IS NULL GROUP BY a.id ORDER BY a.id",
-	    0, NULL, &res);
-	if (rv != 0)
-		return ctl_db_fail(c, rv, "listing accounts");
-	ctl_emit_rows(c, res);
-	PQclear(res);
-	return 0;
+	    "listing accounts");
 }

@@ -118,15 +118,7 @@ ctl_cmd_group_add(struct ctl *c, int argc, char **argv)
 int
 ctl_cmd_group_list(struct ctl *c, int argc, char **argv)
 {
-	PGresult *res;
-	int       rv;
-
-	rv = ctl_parse(argc, argv, NULL, 0);
-	if (rv == 0)
-		rv = ctl_db(c);
-	if (rv != 0)
-		return rv;
-	rv = pg_exec(c->conn,
+	return ctl_list(c, argc, argv,
 	    "SELECT g.id, g.name, g.platform, g.rate_multiplier,"
 	    " g.subscription_type, g.is_exclusive, g.fail_fast, g.status,"
 	    " (SELECT count(*) FROM account_groups ag"
@@ -134,10 +126,5 @@ ctl_cmd_group_list(struct ctl *c, int argc, char **argv)
 	    "  WHERE ag.group_id = g.id) AS accounts,"
 	    " g.created_at"
 	    " FROM groups g WHERE g.deleted_at IS NULL ORDER BY g.id",
-	    0, NULL, &res);
-	if (rv != 0)
-		return ctl_db_fail(c, rv, "listing groups");
-	ctl_emit_rows(c, res);
-	PQclear(res);
-	return 0;
+	    "listing groups");
 }

@@ -80,24 +80,11 @@ ctl_cmd_key_add(struct ctl *c, int argc, char **argv)
 int
 ctl_cmd_key_list(struct ctl *c, int argc, char **argv)
 {
-	PGresult *res;
-	int       rv;
-
-	rv = ctl_parse(argc, argv, NULL, 0);
-	if (rv == 0)
-		rv = ctl_db(c);
-	if (rv != 0)
-		return rv;
-	rv = pg_exec(c->conn,
+	return ctl_list(c, argc, argv,
 	    "SELECT k.id, u.email AS \"user\", k.name, k.key_prefix,"
 	    " g.name AS \"group\", k.status, k.last_used_at, k.created_at"
 	    " FROM api_keys k JOIN users u ON u.id = k.user_id"
 	    " LEFT JOIN groups g ON g.id = k.group_id"
 	    " WHERE k.deleted_at IS NULL ORDER BY k.id",
-	    0, NULL, &res);
-	if (rv != 0)
-		return ctl_db_fail(c, rv, "listing keys");
-	ctl_emit_rows(c, res);
-	PQclear(res);
-	return 0;
+	    "listing keys");
 }

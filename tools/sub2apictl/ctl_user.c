@@ -123,24 +123,11 @@ ctl_cmd_user_add(struct ctl *c, int argc, char **argv)
 int
 ctl_cmd_user_list(struct ctl *c, int argc, char **argv)
 {
-	PGresult *res;
-	int       rv;
-
-	rv = ctl_parse(argc, argv, NULL, 0);
-	if (rv == 0)
-		rv = ctl_db(c);
-	if (rv != 0)
-		return rv;
-	rv = pg_exec(c->conn,
+	return ctl_list(c, argc, argv,
 	    "SELECT id, email, role, status, balance, concurrency, username,"
 	    " token_version, created_at"
 	    " FROM users WHERE deleted_at IS NULL ORDER BY id",
-	    0, NULL, &res);
-	if (rv != 0)
-		return ctl_db_fail(c, rv, "listing users");
-	ctl_emit_rows(c, res);
-	PQclear(res);
-	return 0;
+	    "listing users");
 }
 
 /*

@@ -498,3 +498,23 @@ ctl_emit_rows(const struct ctl *c, const void *r)
 		putchar('\n');
 	}
 }
+
+int
+ctl_list(
+    struct ctl *c, int argc, char **argv, const char *sql, const char *what)
+{
+	PGresult *res;
+	int       rv;
+
+	rv = ctl_parse(argc, argv, NULL, 0);
+	if (rv == 0)
+		rv = ctl_db(c);
+	if (rv != 0)
+		return rv;
+	rv = pg_exec(c->conn, sql, 0, NULL, &res);
+	if (rv != 0)
+		return ctl_db_fail(c, rv, what);
+	ctl_emit_rows(c, res);
+	PQclear(res);
+	return 0;
+}
