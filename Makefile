@@ -90,10 +90,20 @@ TOOL_BIN := $(if $(wildcard tests/tools/nngtool.c),$(BIN)/sub2api-nngtool,)
 BINS := $(foreach s,$(SERVICES),$(BIN)/sub2api-$(s)) $(BIN)/sub2apictl
 
 .PHONY: all tests test test-unit test-integ fuzz fuzz-build fmt fmt-check \
-	run up down status clean lint
+	run up down status clean deps
 all: $(BINS) $(TOOL_BIN)
 
-$(OBJ)/%.o: %.c
+# On a fresh machine the first build installs the Debian packages (as
+# root; otherwise it prints the apt-get command and stops).  The stamp
+# keeps later builds from asking again.
+DEPS_STAMP := build/.deps-ok
+$(DEPS_STAMP): compose/local/packages.sh
+	@bash -c '. compose/local/packages.sh && pkg_ensure $$PKG_BUILD $$PKG_RUN $$PKG_TEST'
+	@mkdir -p $(@D) && touch $@
+
+deps: $(DEPS_STAMP)
+
+$(OBJ)/%.o: %.c | $(DEPS_STAMP)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
 
@@ -154,7 +164,7 @@ FUZZ_CFLAGS := -std=c11 -g -O1 -fsanitize=fuzzer-no-link,address,undefined \
 FUZZ_LIB_SRC := $(SVC_SRC) $(PROTO_SRC)
 FUZZ_LIB_OBJ := $(FUZZ_LIB_SRC:%.c=$(FUZZ_O)/obj/%.o)
 
-$(FUZZ_O)/obj/%.o: %.c
+$(FUZZ_O)/obj/%.o: %.c | $(DEPS_STAMP)
 	@mkdir -p $(@D)
 	clang $(CPPFLAGS) $(FUZZ_CFLAGS) -c $< -o $@
 
