@@ -85,7 +85,13 @@ T_OBJ := $(OBJ)/tests/unit/t.o
 FUZZ_SRC := $(wildcard proto/fuzz/*_fuzz.c)
 FUZZ_NAMES := $(notdir $(FUZZ_SRC:%.c=%))
 REPLAY_BIN := $(foreach f,$(FUZZ_NAMES),$(TBIN)/replay_$(f))
-TOOL_BIN := $(if $(wildcard tests/tools/nngtool.c),$(BIN)/sub2api-nngtool,)
+# Test tools: the fake upstream (tests/fakeup/*.c) and tests/tools/<x>.c,
+# each one binary in build/bin, linked with the libraries.
+FAKEUP_SRC := $(filter-out %_test.c,$(wildcard tests/fakeup/*.c))
+FAKEUP_OBJ := $(FAKEUP_SRC:%.c=$(OBJ)/%.o)
+TOOLS_SRC := $(wildcard tests/tools/*.c)
+TOOL_BIN := $(if $(FAKEUP_SRC),$(BIN)/sub2api-fakeup,) \
+	$(foreach t,$(TOOLS_SRC),$(BIN)/$(notdir $(t:%.c=%)))
 
 BINS := $(foreach s,$(SERVICES),$(BIN)/sub2api-$(s)) $(BIN)/sub2apictl
 
@@ -126,7 +132,11 @@ $(BIN)/sub2apictl: $(CTL_OBJ) $(LIBS)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $(CTL_OBJ) $(LIBS) $(LDLIBS)
 
-$(TOOL_BIN): $(OBJ)/tests/tools/nngtool.o $(LIBS)
+$(BIN)/sub2api-fakeup: $(FAKEUP_OBJ) $(LIBS)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $(FAKEUP_OBJ) $(LIBS) $(LDLIBS)
+
+$(BIN)/%: $(OBJ)/tests/tools/%.o $(LIBS)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $< $(LIBS) $(LDLIBS)
 

@@ -6,9 +6,10 @@
  * upstream answer, and publishes usage, error and heartbeat events (PUB)
  * to the collectors.  It never talks to PostgreSQL.
  *
- * In this first cut it proves the wiring: a readiness ping to the
- * scheduler every sched_ping_interval, numbered heartbeats every
- * heartbeat_interval, and a minimal front listener (HEAD /, GET /health).
+ * Threads: MHD's epoll thread (gw_http.c) owns the client connections;
+ * the I/O thread (gw_io.c, gw_relay.c, gw_up.c) owns the upstream
+ * transfers and the scheduler conversation; tick threads ping the
+ * scheduler (readiness) and publish heartbeats (gw_wiring.c).
  */
 #ifndef GW_H
 #define GW_H
@@ -18,30 +19,55 @@
 struct MHD_Daemon;
 
 #include "cfg.h"
+#include "gw_io.h"
 #include "metrics.h"
 #include "nngx.h"
 #include "svc.h"
 #include "tick.h"
 #include "topics.h"
 
-#define GW_CFG(X)                                                           \
-	SVC_CFG_BASE(X, "127.0.0.1:9101")                                   \
-	X(listen_addr, CFG_ADDR, "0.0.0.0:8080", 0, 0, NULL, 0,             \
-	    "Client API listener host:port.")                               \
-	X(sched_addr, CFG_NNG, ADDR_SCHED, 0, 0, NULL, 0,                   \
-	    "Scheduler REP address to dial.")                               \
-	X(sched_timeout, CFG_DUR, "2s", 10, 60000, NULL, 0,                 \
-	    "Deadline of one scheduler request.")                           \
-	X(sched_ping_interval, CFG_DUR, "1s", 10, 60000, NULL, 0,           \
-	    "Readiness ping to the scheduler, every this often.")           \
-	X(billing_events_addr, CFG_NNG, ADDR_BILLING_EVENTS, 0, 0, NULL, 0, \
-	    "Billing's event listener, dialled by the PUB socket.")         \
-	X(opsmon_events_addr, CFG_NNG, ADDR_OPSMON_EVENTS, 0, 0, NULL, 0,   \
-	    "Opsmon's event listener, dialled by the PUB socket.")          \
-	X(pub_queue, CFG_INT, "4096", 16, 1048576, NULL, 0,                 \
-	    "Messages queued per collector before publishing drops.")       \
-	X(heartbeat_interval, CFG_DUR, "1s", 1, 60000, NULL, 0,             \
-	    "Status heartbeat to the collectors, every this often.")
+#define GW_CFG(X)                                                             \
+	SVC_CFG_BASE(X, "127.0.0.1:9101")                                     \
+	X(listen_addr, CFG_ADDR, "0.0.0.0:8080", 0, 0, NULL, 0,               \
+	    "Client API listener host:port.")                                 \
+	X(sched_addr, CFG_NNG, ADDR_SCHED, 0, 0, NULL, 0,                     \
+	    "Scheduler REP address to dial.")                                 \
+	X(sched_timeout, CFG_DUR, "2s", 10, 60000, NULL, 0,                   \
+	    "Deadline of one scheduler request.")                             \
+	X(sched_ping_interval, CFG_DUR, "1s", 10, 60000, NULL, 0,             \
+	    "Readiness ping to the scheduler, every this often.")             \
+	X(billing_events_addr, CFG_NNG, ADDR_BILLING_EVENTS, 0, 0, NULL, 0,   \
+	    "Billing's event listener, dialled by the PUB socket.")           \
+	X(opsmon_events_addr, CFG_NNG, ADDR_OPSMON_EVENTS, 0, 0, NULL, 0,     \
+	    "Opsmon's event listener, dialled by the PUB socket.")            \
+	X(pub_queue, CFG_INT, "4096", 16, 8192, NULL, 0,                      \
+	    "Messages queued per collector before publishing drops.")         \
+	X(heartbeat_interval, CFG_DUR, "1s", 1, 60000, NULL, 0,               \
+	    "Status heartbeat to the collectors, every this often.")          \
+	X(body_max, CFG_SIZE, "100M", 1024, 1073741824, NULL, 0,              \
+	    "Largest request body accepted (413 beyond).")                    \
+	X(header_max, CFG_SIZE, "128k", 16384, 16777216, NULL, 0,             \
+	    "Memory for one connection's request line and headers (431).")    \
+	X(conn_limit, CFG_INT, "10000", 1, 1000000, NULL, 0,                  \
+	    "Client connections at most.")                                    \
+	X(client_timeout, CFG_INT, "300", 1, 86400, NULL, 0,                  \
+	    "Seconds a client connection may sit idle (not while waiting).")  \
+	X(connect_timeout, CFG_DUR, "10s", 100, 600000, NULL, 0,              \
+	    "Upstream TCP/TLS connect timeout.")                              \
+	X(first_byte_timeout, CFG_DUR, "300s", 100, 3600000, NULL, 0,         \
+	    "Upstream response headers must arrive within this.")             \
+	X(idle_timeout, CFG_DUR, "300s", 100, 3600000, NULL, 0,               \
+	    "Longest gap between upstream bytes; streams have no total cap.") \
+	X(max_switches, CFG_INT, "10", 0, 32, NULL, 0,                        \
+	    "Accounts tried after the first fails, before output started.")   \
+	X(stream_buffer, CFG_SIZE, "1M", 4096, 67108864, NULL, 0,             \
+	    "Bytes held per slow client before the upstream is paused.")      \
+	X(sse_line_max, CFG_SIZE, "1M", 1024, 67108864, NULL, 0,              \
+	    "Longest upstream SSE line.")                                     \
+	X(lease_renew_interval, CFG_DUR, "20s", 100, 600000, NULL, 0,         \
+	    "Renew the slot leases of running requests this often.")          \
+	X(upstream_idle_conns, CFG_INT, "1024", 1, 100000, NULL, 0,           \
+	    "Idle upstream connections kept for reuse.")
 
 CFG_DECLARE(gw_cfg, GW_CFG)
 
@@ -50,7 +76,11 @@ struct gw {
 	const struct gw_cfg *cfg;
 	struct nngx_req     *sched;
 	struct nngx_pub     *pub;
-	struct MHD_Daemon   *front_daemon;
+	struct MHD_Daemon   *front;
+	struct gw_io         io;
+	atomic_uint_fast64_t usage_seq;
+	atomic_uint_fast64_t error_seq;
+	atomic_int           inflight; /* requests the io side holds */
 	struct tick          ping_tick;
 	struct tick          hb_tick;
 	atomic_llong ping_ok_ms; /* monotonic time of the last good ping */
@@ -63,6 +93,15 @@ struct gw {
 	struct met_counter   *hb_sent;
 	struct met_counter   *hb_dropped;
 	struct met_gauge     *pub_peers;
+
+	struct met_counter *m_requests;
+	struct met_family  *m_errors; /* {code} */
+	struct met_counter *m_failovers;
+	struct met_counter *m_cancelled;
+	struct met_counter *m_stream_errors;
+	struct met_counter *m_release_failed;
+	struct met_counter *m_usage_sent;
+	struct met_counter *m_usage_dropped;
 };
 
 enum gw_state {
@@ -75,9 +114,12 @@ enum gw_state {
 int  gw_wiring_start(struct gw *gw) WARN_UNUSED;
 void gw_wiring_stop(struct gw *gw);
 
-/* gw_front.c: the client listener. */
-int  gw_front_start(struct gw *gw) WARN_UNUSED;
-void gw_front_quiesce(struct gw *gw); /* stop accepting */
-void gw_front_stop(struct gw *gw);
+/* gw_http.c: the client listener. */
+int  gw_http_start(struct gw *gw) WARN_UNUSED;
+void gw_http_quiesce(struct gw *gw); /* stop accepting */
+void gw_http_stop(struct gw *gw);
+
+/* gw_wiring.c: request metrics. */
+void gw_metrics_init(struct gw *gw);
 
 #endif /* GW_H */

@@ -161,3 +161,29 @@ gw_wiring_stop(struct gw *gw)
 		gw->sched = NULL;
 	}
 }
+
+void
+gw_metrics_init(struct gw *gw)
+{
+	static const char *const code[] = {"code"};
+
+	gw->m_requests = svc_counter(
+	    "sub2api_gateway_requests_total", "Client requests received.");
+	gw->m_errors = svc_family(MET_COUNTER, "sub2api_gateway_errors_total",
+	    "Requests answered with an error, by error code.", code, 1, NULL,
+	    0);
+	gw->m_failovers = svc_counter("sub2api_gateway_failed_attempts_total",
+	    "Upstream attempts that failed before output started.");
+	gw->m_cancelled = svc_counter("sub2api_gateway_cancelled_total",
+	    "Requests whose client went away before the upstream finished.");
+	gw->m_stream_errors = svc_counter("sub2api_gateway_stream_errors_total",
+	    "Streams cut by the upstream after output started.");
+	gw->m_release_failed =
+	    svc_counter("sub2api_gateway_sched_calls_failed_total",
+	        "Release or renew calls to the scheduler that failed to send.");
+	gw->m_usage_sent = svc_counter(
+	    "sub2api_gateway_usage_events_total", "Usage events published.");
+	gw->m_usage_dropped =
+	    svc_counter("sub2api_gateway_events_dropped_total",
+	        "Usage or error events that could not be published.");
+}

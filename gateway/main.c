@@ -1,12 +1,29 @@
 /*
- * main.c: the gateway process: configuration, wiring, front listener,
- * then wait for SIGTERM/SIGINT and drain (see svc.h for the sequence).
+ * main.c: the gateway process: configuration, wiring, the I/O thread and
+ * the client listener, then wait for SIGTERM/SIGINT and drain: stop
+ * accepting, let running requests finish within drain_timeout, cancel the
+ * rest (their leases are returned), then unwind.
  */
+#include <time.h>
+
 #include "gw.h"
 #include "log.h"
 #include "sig.h"
 
 CFG_DEFINE(gw_cfg, "gateway", "GATEWAY", GW_CFG)
+
+static void
+gw_drain(struct gw *gw)
+{
+	int64_t         end = now_mono_ms() + gw->cfg->drain_timeout;
+	struct timespec ts = {0, 10 * 1000 * 1000};
+
+	while (atomic_load(&gw->inflight) > 0 && now_mono_ms() < end)
+		nanosleep(&ts, NULL);
+	if (atomic_load(&gw->inflight) > 0)
+		log_warn("gw.drain_cut",
+		    LOG_I64("inflight", atomic_load(&gw->inflight)));
+}
 
 int
 main(int argc, char **argv)
@@ -19,22 +36,30 @@ main(int argc, char **argv)
 	gw.cfg = cfg_main(&gw_cfg_schema, argc, argv);
 	svc_init(&gw.svc, "gateway", &SVC_OPTS(gw.cfg));
 	atomic_store(&gw.state, GW_ST_STARTING);
+	gw_metrics_init(&gw);
+	curl_global_init(CURL_GLOBAL_DEFAULT);
 	rv = gw_wiring_start(&gw);
 	if (rv != 0)
 		fatalx("gw.wiring_failed", LOG_ERR(rv));
-	rv = gw_front_start(&gw);
+	rv = gw_io_start(&gw);
+	if (rv != 0)
+		fatalx("gw.io_failed", LOG_ERR(rv));
+	rv = gw_http_start(&gw);
 	if (rv != 0)
 		fatalx("gw.front_failed", LOG_ERR(rv));
 	atomic_store(&gw.state, GW_ST_SERVING);
 
 	svc_serve(&gw.svc);
 
-	/* Stop taking requests, let in-flight ones finish, then unwind. */
 	atomic_store(&gw.state, GW_ST_DRAINING);
-	gw_front_quiesce(&gw);
-	gw_front_stop(&gw);
-	gw_wiring_stop(&gw);
+	gw_http_quiesce(&gw);
+	gw_drain(&gw);
+	gw_io_stop(&gw);
+	gw_wiring_stop(&gw); /* closes the REQ socket: callbacks end */
+	gw_io_free(&gw);
+	gw_http_stop(&gw);
 	svc_release(&gw.svc);
+	curl_global_cleanup();
 	gw_cfg_free((struct gw_cfg *)gw.cfg);
 	return 0;
 }

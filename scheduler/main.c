@@ -9,9 +9,10 @@
 #include "sig.h"
 #include "svc_deps.h"
 
-CFG_DEFINE(sched_cfg, "scheduler", "SCHEDULER", SCHED_CFG)
-
-/* Config-changed events will invalidate the caches; today they are counted. */
+/*
+ * A configuration write announced by webui: drop the cached API keys it
+ * concerns (accounts are read fresh on every acquire).
+ */
 static void
 sched_cfg_event_cb(
     void *arg, const char *topic, const void *payload, size_t len)
@@ -19,6 +20,7 @@ sched_cfg_event_cb(
 	struct sched                   *s = arg;
 	struct proto_env                env;
 	struct proto_config_changed_evt evt;
+	size_t                          n;
 	int                             rv;
 
 	(void)topic;
@@ -30,8 +32,10 @@ sched_cfg_event_cb(
 		return;
 	}
 	met_counter_inc(s->cfg_events);
+	n = sched_keys_invalidate(s->keys, evt.kind, evt.entity_id);
 	log_info("sched.cfg_changed", LOG_STR("kind", evt.kind),
-	    LOG_I64("id", evt.entity_id), LOG_U64("version", evt.version));
+	    LOG_I64("id", evt.entity_id), LOG_U64("version", evt.version),
+	    LOG_U64("dropped", n));
 }
 
 static void
@@ -48,6 +52,14 @@ sched_start(struct sched *s)
 	svc_deps_open(&s->svc, s->cfg->database_url, (int)s->cfg->db_pool,
 	    &s->pg, s->cfg->redis_url, (int)s->cfg->redis_pool, &s->rds,
 	    (int)s->cfg->dep_timeout);
+	rv = sched_core_init(s);
+	if (rv != 0)
+		fatalx("sched.init_failed", LOG_ERR(rv),
+		    LOG_MSG("secret_key does not parse, or out of memory"));
+	rv = http_add_check(
+	    s->svc.health, "secret_key", sched_core_check_cb, s, 100);
+	if (rv != 0)
+		fatalx("sched.init_failed", LOG_ERR(rv));
 	rv = nngx_rep_new(s->cfg->sched_addr, (int)s->cfg->workers,
 	    sched_rep_handle, s, PROTO_MAX_MSG, &s->rep);
 	if (rv != 0)
@@ -81,6 +93,7 @@ main(int argc, char **argv)
 	/* The health listener's checks use the pools: stop it first. */
 	svc_release(&s.svc);
 	svc_deps_close(s.pg, s.rds);
+	sched_core_release(&s);
 	sched_cfg_free((struct sched_cfg *)s.cfg);
 	return 0;
 }

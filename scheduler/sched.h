@@ -6,34 +6,82 @@
  * shared state lives in Redis and its configuration in PostgreSQL.  It
  * also listens (SUB) for config-changed events from webui.
  *
- * This first cut answers PING_REQ and refuses every other type with an
- * ERROR_REP (ERR_PROTO), keeps the PostgreSQL and Redis pools, and
- * reports both in /readyz.
+ * The first cut of the hot path:
+ *
+ *   SCHED_ACQUIRE_REQ  resolve the API key (sched_keys.c: an in-memory
+ *                      cache with TTL, dropped on config-changed events),
+ *                      check key, user, group, balance or subscription,
+ *                      list the group's schedulable accounts that serve
+ *                      the model (sched_acct.c), and hold one user slot
+ *                      plus one account slot in a single Lua round trip
+ *                      (sched_slots.c); reply with the decrypted upstream
+ *                      credential.
+ *   SCHED_RENEW_REQ    extend leases; report the lost ones.
+ *   SCHED_RELEASE_REQ  drop a lease (idempotent) and apply the first
+ *                      account-state rules (429, 529, 401/402/403).
+ *
+ * Not yet: wait queues (wait_ms is ignored: a full slot answers BUSY at
+ * once), sticky sessions, load-aware ordering, proxies, a background slot
+ * sweeper (not needed: every script call first drops the expired members
+ * of the sets it touches, and idle sets expire by PEXPIRE).
  */
 #ifndef SCHED_H
 #define SCHED_H
 
+#include <pthread.h>
+
 #include "cfg.h"
+#include "crypto.h"
 #include "metrics.h"
 #include "nngx.h"
 #include "pg.h"
+#include "proto.h"
 #include "rds.h"
 #include "svc.h"
 #include "topics.h"
 
-#define SCHED_CFG(X)                                                      \
-	SVC_CFG_BASE(X, "127.0.0.1:9102")                                 \
-	SVC_CFG_PG(X, "8")                                                \
-	SVC_CFG_REDIS(X, "16")                                            \
-	SVC_CFG_DEPS(X)                                                   \
-	X(sched_addr, CFG_NNG, ADDR_SCHED, 0, 0, NULL, 0,                 \
-	    "REP address the gateways dial.")                             \
-	X(sched_cfg_addr, CFG_NNG, ADDR_SCHED_CFG, 0, 0, NULL, 0,         \
-	    "SUB address webui dials to announce configuration changes.") \
-	X(workers, CFG_INT, "64", 1, 1024, NULL, 0,                       \
-	    "Concurrent requests in service (REP contexts).")
+#define SCHED_CFG(X)                                                           \
+	SVC_CFG_BASE(X, "127.0.0.1:9102")                                      \
+	SVC_CFG_PG(X, "8")                                                     \
+	SVC_CFG_REDIS(X, "16")                                                 \
+	SVC_CFG_DEPS(X)                                                        \
+	X(sched_addr, CFG_NNG, ADDR_SCHED, 0, 0, NULL, 0,                      \
+	    "REP address the gateways dial.")                                  \
+	X(sched_cfg_addr, CFG_NNG, ADDR_SCHED_CFG, 0, 0, NULL, 0,              \
+	    "SUB address webui dials to announce configuration changes.")      \
+	X(workers, CFG_INT, "64", 1, 1024, NULL, 0,                            \
+	    "Concurrent requests in service (REP contexts).")                  \
+	X(secret_key, CFG_SECRET, "", 0, 0, NULL, CFG_F_SHARED,                \
+	    "Account credential key (64 hex or base64 of 32 bytes). Unset: "   \
+	    "the service runs but is not ready and acquires fail.")            \
+	X(lease_ttl, CFG_DUR, "60s", 1000, 3600000, NULL, 0,                   \
+	    "Lifetime of a concurrency lease unless renewed.")                 \
+	X(key_cache_ttl, CFG_DUR, "30s", 0, 3600000, NULL, 0,                  \
+	    "How long a resolved API key is cached (0: no cache).")            \
+	X(key_cache_neg_ttl, CFG_DUR, "5s", 0, 600000, NULL, 0,                \
+	    "How long an unknown API key is remembered as unknown.")           \
+	X(key_cache_size, CFG_INT, "16384", 4, 16777216, NULL, 0,              \
+	    "API keys cached at most.")                                        \
+	X(redis_prefix, CFG_STR, "s2a:", 0, 64, NULL, 0,                       \
+	    "Prefix of every Redis key the scheduler writes.")                 \
+	X(rate_limit_cooldown, CFG_DUR, "5m", 1000, 86400000, NULL, 0,         \
+	    "Account pause after an upstream 429 that names no reset time.")   \
+	X(overload_cooldown, CFG_DUR, "10m", 1000, 86400000, NULL, 0,          \
+	    "Account pause after an upstream 529.")                            \
+	X(anthropic_base_url, CFG_STR, "https://api.anthropic.com", 0, 512,    \
+	    NULL, 0, "Upstream of anthropic accounts without a base_url.")     \
+	X(openai_base_url, CFG_STR, "https://api.openai.com", 0, 512, NULL, 0, \
+	    "Upstream of openai accounts without a base_url.")                 \
+	X(gemini_base_url, CFG_STR,                                            \
+	    "https://generativelanguage.googleapis.com", 0, 512, NULL, 0,      \
+	    "Upstream of gemini accounts without a base_url.")                 \
+	X(antigravity_base_url, CFG_STR,                                       \
+	    "https://cloudcode-pa.googleapis.com", 0, 512, NULL, 0,            \
+	    "Upstream of antigravity accounts without a base_url.")
 
 CFG_DECLARE(sched_cfg, SCHED_CFG)
+
+struct sched_keycache;
 
 struct sched {
 	struct svc              svc;
@@ -42,9 +90,200 @@ struct sched {
 	struct nngx_sub        *cfg_sub;
 	struct pg_pool         *pg;
 	struct rds_pool        *rds;
-	struct met_family      *requests; /* {type, result} */
+	struct met_family      *requests; /* {type, result}; may be NULL */
 	struct met_counter     *cfg_events;
+	/* Set by sched_core_init(). */
+	struct sched_keycache *keys;
+	struct crypto_key      key;
+	bool                   key_ok; /* secret_key was set */
+	struct rds_script     *lua_acquire;
+	struct rds_script     *lua_renew;
+	struct rds_script     *lua_release;
 };
+
+/* ---- sched_core.c: the hot path's shared state ----------------------- */
+
+/*
+ * Loads the secret key (an empty secret_key leaves key_ok false: acquires
+ * answer INTERNAL and the readiness check "secret_key" fails; a malformed
+ * one is -ERR_CONFIG), makes the key cache and the Lua scripts.  s->cfg
+ * must be set; s->pg and s->rds are used later only.  On failure nothing
+ * is left allocated.
+ */
+int sched_core_init(struct sched *s) WARN_UNUSED;
+
+/* Frees what sched_core_init() made; safe on a zeroed struct. */
+void sched_core_release(struct sched *s);
+
+/* Readiness check: fails with a detail when no secret key is loaded. */
+int sched_core_check_cb(void *arg, int timeout_ms, struct buf *detail);
+
+/* ---- sched_keys.c: API-key resolution -------------------------------- */
+
+/*
+ * What the eligibility checks need to know about one API key, copied out
+ * of the cache.  found is false for an unknown (or deleted) key; the
+ * user_/group_ fields are meaningful only when their *_found is set.
+ */
+struct sched_key {
+	bool    found;
+	int64_t key_id;
+	bool    key_active;
+	int64_t key_expires_ms; /* 0: never */
+	int64_t user_id;
+	bool    user_found;
+	bool    user_active;
+	bool    balance_positive;
+	int32_t user_concurrency; /* 0: unlimited */
+	int64_t group_id;
+	bool    group_found;
+	bool    group_active;
+	bool    group_subscription; /* subscription_type = 'subscription' */
+	char    platform[PROTO_PLATFORM_MAX + 1];
+	int64_t rate_micro;     /* rate_multiplier * 1e6, exact */
+	int64_t sub_id;         /* active subscription, 0: none */
+	int64_t sub_expires_ms; /* of sub_id */
+};
+
+/*
+ * A bounded, thread-safe cache of struct sched_key by key hash:
+ * size entries at most (4-way set associative, so a full set evicts its
+ * oldest entry).  sched_keys_free(NULL) is legal.
+ */
+struct sched_keycache *sched_keys_new(size_t size);
+void                   sched_keys_free(struct sched_keycache *kc);
+
+/* Copies the live entry for hash into *out; false when absent/expired. */
+bool sched_keys_get(struct sched_keycache *kc, const char *hash, int64_t now_ms,
+    struct sched_key *out);
+
+/* Stores *k (borrowed) for hash until now_ms + ttl_ms (ttl 0: not kept). */
+void sched_keys_put(struct sched_keycache *kc, const char *hash, int64_t now_ms,
+    int64_t ttl_ms, const struct sched_key *k);
+
+/*
+ * A configuration change: kind "api_key"/"key", "user" or "group" with
+ * entity id drops the entries naming that id (an api_key change also
+ * drops the negative entries, since a new key may now exist); id 0 or any
+ * other kind (account changes excepted: accounts are not cached) drops
+ * everything.  Returns the number of entries dropped.
+ */
+size_t sched_keys_invalidate(
+    struct sched_keycache *kc, const char *kind, int64_t id);
+
+/*
+ * Resolves hash through the cache, or with one query on conn (borrowed)
+ * whose answer is then cached (positive key_cache_ttl, negative
+ * key_cache_neg_ttl).  0 with *out filled (found may be false), or the
+ * database error.
+ */
+int sched_keys_resolve(struct sched *s, struct pg_conn *conn, const char *hash,
+    struct sched_key *out) WARN_UNUSED;
+
+/*
+ * Parses a non-negative PostgreSQL numeric text ("1", "0.5", "1.2500")
+ * into millionths without floating point; digits past the sixth decimal
+ * are truncated.  -ERR_INVAL on anything else, -ERR_TOOBIG on overflow.
+ */
+int sched_rate_micro(const char *s, int64_t *out) WARN_UNUSED;
+
+/* ---- sched_slots.c: concurrency leases in Redis ---------------------- */
+
+#define SCHED_BATCH_MAX 16 /* candidate accounts per acquire script call */
+
+/* The scripts' source; their contracts are described in sched_slots.c. */
+extern const char sched_lua_acquire[];
+extern const char sched_lua_renew[];
+extern const char sched_lua_release[];
+
+enum sched_slot_result {
+	SCHED_SLOT_OK = 1,        /* *index is the candidate that fit */
+	SCHED_SLOT_USER_FULL = 0, /* the user's slots are all held */
+	SCHED_SLOT_ACCT_FULL = -1 /* every candidate account is full */
+};
+
+/*
+ * Holds one slot of user uid (limit ulimit, 0: unlimited) and one of the
+ * first account of aids[0..n) (limits alimits, 0: unlimited; n <=
+ * SCHED_BATCH_MAX) with room, under lease id lease for ttl_ms, in one
+ * script call.  *result is an enum sched_slot_result; *index the
+ * candidate taken.  0, or the Redis error.
+ */
+int sched_slots_acquire(struct sched *s, const char *lease, int64_t ttl_ms,
+    int64_t uid, int32_t ulimit, const int64_t *aids, const int32_t *alimits,
+    size_t n, int *result, size_t *index) WARN_UNUSED;
+
+/*
+ * Extends leases[0..n) (n <= PROTO_LEASES_MAX) to now + ttl_ms in both of
+ * their sets; alive[i] says whether lease i was still held (a lost lease
+ * is removed from whatever still names it).  0 or the Redis error.
+ */
+int sched_slots_renew(struct sched *s, const char (*leases)[PROTO_ID_MAX + 1],
+    size_t n, int64_t ttl_ms, bool *alive) WARN_UNUSED;
+
+/*
+ * Removes lease from its user and account sets (account aid is used
+ * when the lease record has already expired).  Idempotent: *held says
+ * whether the lease was still held.  0 or the Redis error.
+ */
+int sched_slots_release(
+    struct sched *s, const char *lease, int64_t aid, bool *held) WARN_UNUSED;
+
+/* ---- sched_acct.c: accounts ------------------------------------------ */
+
+/* One schedulable candidate of an acquire. */
+struct sched_cand {
+	int64_t id;
+	int32_t concurrency;
+	char    type[PROTO_NAME_MAX + 1];
+	char   *creds_enc_hex; /* owned: bytea text "\x..." */
+};
+
+/*
+ * Lists the accounts of group gid on platform that are schedulable now,
+ * not in excl[0..nexcl), ordered by priority then least recently used,
+ * at most cap of them.  *out (owned: sched_cands_free) and *n on success.
+ */
+int sched_acct_list(struct pg_conn *conn, int64_t gid, const char *platform,
+    const int64_t *excl, size_t nexcl, size_t cap, struct sched_cand **out,
+    size_t *n) WARN_UNUSED;
+
+void sched_cands_free(struct sched_cand *c, size_t n);
+
+/*
+ * Decrypts candidate c's credentials and, when the account serves model,
+ * fills rep's credential ({"type":"apikey","api_key":...} or
+ * {"type":"oauth","access_token":...}), base_url, upstream_model and
+ * account_type.  -ERR_NOTFOUND when the model is not served, -ERR_CRYPTO
+ * when the blob does not open, -ERR_INVAL for unusable credentials.
+ * Secrets are wiped before returning and never logged.
+ */
+int sched_acct_prepare(struct sched *s, const struct sched_cand *c,
+    const char *platform, const char *model,
+    struct proto_sched_acquire_rep *rep) WARN_UNUSED;
+
+/* Sets last_used_at = now() of account aid. */
+int sched_acct_touch(struct pg_conn *conn, int64_t aid) WARN_UNUSED;
+
+/*
+ * Applies an upstream outcome to account aid: 429 rate-limits it until
+ * reset_unix (or now + retry_after_s, or now + rate_limit_cooldown), 529
+ * overloads it for overload_cooldown, 401/402/403 put it in 'error'.
+ * *state (PROTO_STATE_MAX + 1 bytes) names the resulting state: "ok",
+ * "rate_limited", "overloaded" or "error".
+ */
+int sched_acct_outcome(struct sched *s, struct pg_conn *conn, int64_t aid,
+    int32_t status, int64_t reset_unix, int64_t retry_after_s,
+    char *state) WARN_UNUSED;
+
+/* ---- sched_acquire.c / sched_release.c: the handlers ------------------ */
+
+int sched_on_acquire(struct sched *s, const struct proto_env *env,
+    struct buf *reply) WARN_UNUSED;
+int sched_on_renew(struct sched *s, const struct proto_env *env,
+    struct buf *reply) WARN_UNUSED;
+int sched_on_release(struct sched *s, const struct proto_env *env,
+    struct buf *reply) WARN_UNUSED;
 
 /* sched_rep.c: the request dispatcher. */
 int sched_rep_handle(void *arg, const void *req, size_t len, struct buf *reply);

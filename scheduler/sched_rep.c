@@ -17,6 +17,8 @@ sched_count(struct sched *s, int type, const char *result)
 {
 	const char *labels[2] = {proto_msg_name(type), result};
 
+	if (s->requests == NULL)
+		return;
 	met_counter_inc(met_counter_get(s->requests, labels));
 }
 
@@ -54,6 +56,15 @@ sched_rep_handle(void *arg, const void *req, size_t len, struct buf *reply)
 	switch (env.type) {
 	case MSG_PING_REQ:
 		rv = sched_on_ping(s, &env, reply);
+		break;
+	case MSG_SCHED_ACQUIRE_REQ:
+		rv = sched_on_acquire(s, &env, reply);
+		break;
+	case MSG_SCHED_RENEW_REQ:
+		rv = sched_on_renew(s, &env, reply);
+		break;
+	case MSG_SCHED_RELEASE_REQ:
+		rv = sched_on_release(s, &env, reply);
 		break;
 	default:
 		log_warn("proto.unexpected_type", LOG_REQ(env.id),

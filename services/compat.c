@@ -118,6 +118,19 @@ xmemdup(const void *p, size_t n)
 	return q;
 }
 
+bool
+str_copy(char *dst, size_t cap, const char *src)
+{
+	size_t n = strnlen(src, cap);
+	bool   cut = n == cap;
+
+	if (cut)
+		n = cap - 1;
+	memcpy(dst, src, n);
+	dst[n] = '\0';
+	return cut;
+}
+
 int64_t
 now_mono_ms(void)
 {

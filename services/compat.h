@@ -53,6 +53,12 @@ char *xstrndup(const char *s, size_t n);
 void *xmemdup(const void *p, size_t n);
 
 /*
+ * Copies the C string src into dst of cap bytes (cap > 0), cutting it if
+ * needed; dst is always terminated.  Returns true when src was cut.
+ */
+bool str_copy(char *dst, size_t cap, const char *src);
+
+/*
  * Monotonic and wall clocks in milliseconds / microseconds.
  */
 int64_t now_mono_ms(void);

@@ -1,0 +1,111 @@
+/*
+ * gw_events.c: usage and error events (I/O thread and MHD thread).
+ *
+ * Each gateway instance numbers its usage events from 1 (and its error
+ * events apart), so billing can see a gap and ask for a replay (the spool
+ * and the replay endpoint come with the billing issue).  Publishing never
+ * blocks: nngx_pub_send() queues or drops, and a drop is counted.
+ */
+#include <stdatomic.h>
+#include <stdio.h>
+
+#include "err.h"
+#include "gw.h"
+#include "gw_relay.h"
+#include "log.h"
+
+#define GW_EV_MAX (16 * 1024)
+
+static void
+gw_events_ids(const struct gw_req *r, int64_t *uid, int64_t *kid, int64_t *gid,
+    int64_t *aid)
+{
+	const struct proto_sched_acquire_rep *d = r->dec;
+
+	*uid = d ? d->user_id : 0;
+	*kid = d ? d->api_key_id : 0;
+	*gid = d ? d->group_id : 0;
+	*aid = d && d->outcome == PROTO_ACQ_OK ? d->account_id : 0;
+}
+
+void
+gw_events_usage(struct gw *gw, struct gw_req *r, int status)
+{
+	struct proto_usage_evt e;
+	struct buf             out;
+	int                    rv;
+
+	if (r->route != GW_RT_MESSAGES || r->dec == NULL)
+		return;
+	memset(&e, 0, sizeof(e));
+	(void)str_copy(e.instance, sizeof(e.instance), gw->svc.instance);
+	e.seq = atomic_fetch_add(&gw->usage_seq, 1) + 1;
+	(void)str_copy(e.request_id, sizeof(e.request_id), r->id);
+	gw_events_ids(r, &e.user_id, &e.api_key_id, &e.group_id, &e.account_id);
+	e.subscription_id = r->dec->subscription_id;
+	(void)str_copy(e.model, sizeof(e.model), r->areq.model);
+	(void)str_copy(e.upstream_model, sizeof(e.upstream_model),
+	    r->dec->upstream_model[0] ? r->dec->upstream_model : r->areq.model);
+	(void)str_copy(e.platform, sizeof(e.platform), r->dec->platform);
+	e.input_tokens = r->anth.usage.input;
+	e.output_tokens = r->anth.usage.output;
+	e.cache_creation_tokens = r->anth.usage.cache_creation;
+	e.cache_read_tokens = r->anth.usage.cache_read;
+	e.cache_creation_5m_tokens = r->anth.usage.cache_creation_5m;
+	e.cache_creation_1h_tokens = r->anth.usage.cache_creation_1h;
+	e.stream = r->areq.stream;
+	e.duration_ms = (now_mono_us() - r->t0_us) / 1000;
+	e.first_token_ms =
+	    r->first_token_us ? (r->first_token_us - r->t0_us) / 1000 : 0;
+	e.status = status;
+	(void)str_copy(e.client_ip, sizeof(e.client_ip), r->client_ip);
+	(void)str_copy(e.user_agent, sizeof(e.user_agent), r->user_agent);
+	e.created_at_ms = now_wall_ms();
+	buf_init(&out, GW_EV_MAX);
+	rv = proto_usage_evt_pack(&out, r->id, 0, &e);
+	if (rv == 0)
+		rv = nngx_pub_send(gw->pub, TOPIC_USAGE, out.data, out.len);
+	buf_release(&out);
+	if (rv == 0)
+		met_counter_inc(gw->m_usage_sent);
+	else
+		met_counter_inc(gw->m_usage_dropped);
+}
+
+void
+gw_events_error(struct gw *gw, struct gw_req *r, int status, const char *type,
+    const char *message)
+{
+	struct proto_error_evt e;
+	struct buf             out;
+	const char            *phase, *sev;
+	int                    rv;
+
+	memset(&e, 0, sizeof(e));
+	(void)str_copy(e.instance, sizeof(e.instance), gw->svc.instance);
+	e.seq = atomic_fetch_add(&gw->error_seq, 1) + 1;
+	(void)str_copy(e.request_id, sizeof(e.request_id), r->id);
+	gw_events_ids(r, &e.user_id, &e.api_key_id, &e.group_id, &e.account_id);
+	snprintf(e.platform, sizeof(e.platform), "anthropic");
+	(void)str_copy(e.model, sizeof(e.model), r->areq.model);
+	(void)str_copy(e.path, sizeof(e.path),
+	    r->route == GW_RT_COUNT_TOKENS   ? "/v1/messages/count_tokens"
+	        : r->route == GW_RT_MESSAGES ? "/v1/messages"
+	                                     : "-");
+	e.status = status;
+	gw_err_classify(status, type, message, &phase, &sev);
+	(void)str_copy(e.phase, sizeof(e.phase), phase);
+	(void)str_copy(e.type, sizeof(e.type), type ? type : "");
+	(void)str_copy(e.severity, sizeof(e.severity), sev);
+	(void)str_copy(e.message, sizeof(e.message), message ? message : "");
+	e.stream = r->areq.stream;
+	e.duration_ms = (now_mono_us() - r->t0_us) / 1000;
+	e.created_at_ms = now_wall_ms();
+	buf_init(&out, GW_EV_MAX);
+	rv = proto_error_evt_pack(&out, r->id, 0, &e);
+	if (rv == 0)
+		rv = nngx_pub_send(gw->pub, TOPIC_ERROR, out.data, out.len);
+	buf_release(&out);
+	if (rv != 0)
+		met_counter_inc(gw->m_usage_dropped);
+}

@@ -1,0 +1,72 @@
+/*
+ * gw_io.h: the gateway's I/O thread (private to gateway/).
+ *
+ * One thread owns the libcurl multi handle and every request's upstream
+ * side.  Other threads talk to it only by posting messages, which wake it
+ * through curl_multi_wakeup(); it is the only thread that resumes
+ * suspended MHD connections.  While a connection is suspended MHD does not
+ * notice a client that goes away, so the I/O thread also watches those
+ * sockets and cancels the upstream transfer within one poll interval.
+ */
+#ifndef GW_IO_H
+#define GW_IO_H
+
+#include "gw_req.h"
+
+enum gw_msg_kind {
+	GW_M_START,    /* body complete: ask the scheduler */
+	GW_M_ACQUIRED, /* the scheduler answered (data: reply bytes) */
+	GW_M_CANCEL,   /* the client side ended before the upstream did */
+	GW_M_UNPAUSE,  /* the client drained: resume a paused transfer */
+};
+
+struct gw_msg {
+	struct gw_msg   *next;
+	enum gw_msg_kind kind;
+	struct gw_req   *req; /* borrowed: the io side holds its reference */
+	int              rv;  /* GW_M_ACQUIRED: the call's status */
+	size_t           len;
+	uint8_t          data[]; /* GW_M_ACQUIRED: the reply */
+};
+
+struct gw_io {
+	pthread_t       thr;
+	CURLM          *multi;
+	pthread_mutex_t mu;
+	struct gw_msg  *head;   /* (mu) */
+	struct gw_msg  *tail;   /* (mu) */
+	bool            stop;   /* (mu) */
+	bool            closed; /* (mu) the thread is gone: refuse posts */
+	bool            running;
+
+	/* io thread only */
+	struct gw_req **live; /* requests the io side holds */
+	size_t          n_live;
+	size_t          cap_live;
+	int64_t         next_renew_ms;
+};
+
+/*
+ * Start, stop (joins the thread after cancelling every request), free.
+ * Between stop and free the caller closes the scheduler REQ socket, whose
+ * completion callbacks may still post messages.
+ */
+int  gw_io_start(struct gw *gw) WARN_UNUSED;
+void gw_io_stop(struct gw *gw);
+void gw_io_free(struct gw *gw);
+
+/*
+ * Posts a message (any thread); data is copied.  False once the thread
+ * has stopped: the caller then keeps whatever the message would have
+ * carried (a reference, the duty to answer).
+ */
+bool gw_io_post(struct gw *gw, enum gw_msg_kind kind, struct gw_req *r, int rv,
+    const void *data, size_t len);
+
+/* io thread: resumes r's connection if it is suspended (takes r->mu). */
+void gw_io_resume(struct gw_req *r);
+
+/* io thread: the request is finished on the io side; drops its ref. */
+void gw_io_finish(struct gw *gw, struct gw_req *r);
+
+#endif /* GW_IO_H */

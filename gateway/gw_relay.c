@@ -1,0 +1,401 @@
+/*
+ * gw_relay.c: the relay state machine (see gw_relay.h).
+ *
+ * Everything here runs on the I/O thread, except gw_relay_acq_cb() and
+ * gw_relay_noop_cb(), which nng calls on its own threads and which only
+ * post a message back.  The I/O side's reference to a request is dropped
+ * by gw_io_finish() exactly once, when the request is over on this side:
+ * answered and its lease returned.
+ */
+#include "gw_relay.h"
+
+#include <stdio.h>
+
+#include "err.h"
+#include "gw.h"
+#include "gw_io.h"
+#include "log.h"
+
+#define GW_RELAY_ENV_MAX (64 * 1024)
+
+/* ---- answering ---------------------------------------------------- */
+
+void
+gw_req_fail_locked(
+    struct gw_req *r, int status, const char *type, const char *message)
+{
+	if (r->committed)
+		return;
+	buf_reset(&r->out);
+	if (gw_err_anthropic(&r->out, type, message) != 0)
+		buf_reset(&r->out);
+	r->resp_status = status;
+	snprintf(r->resp_ctype, sizeof(r->resp_ctype), "application/json");
+	r->resp_stream = false;
+	r->committed = true;
+	r->out_done = true;
+}
+
+/* Answers with a table error, counts it and publishes an error event. */
+static void
+gw_relay_fail(struct gw *gw, struct gw_req *r, enum gw_err_code code)
+{
+	const struct gw_err_info *e = gw_err_info(code);
+
+	pthread_mutex_lock(&r->mu);
+	gw_req_fail_locked(r, e->status, e->type, e->message);
+	pthread_mutex_unlock(&r->mu);
+	gw_relay_count_error(gw, r, code);
+	gw_io_resume(r);
+}
+
+void
+gw_relay_count_error(struct gw *gw, struct gw_req *r, enum gw_err_code code)
+{
+	const struct gw_err_info *e = gw_err_info(code);
+	const char               *labels[1] = {e->name};
+
+	met_counter_inc(met_counter_get(gw->m_errors, labels));
+	gw_events_error(gw, r, e->status, e->type, e->message);
+}
+
+/* ---- scheduler calls ---------------------------------------------- */
+
+static void
+gw_relay_acq_cb(void *arg, int rv, const void *rep, size_t len)
+{
+	struct gw_req *r = arg;
+
+	/* Refused only after shutdown, which then frees r itself. */
+	(void)gw_io_post(r->gw, GW_M_ACQUIRED, r, rv, rep, len);
+}
+
+static void
+gw_relay_noop_cb(void *arg, int rv, const void *rep, size_t len)
+{
+	struct gw *gw = arg;
+
+	(void)rep;
+	(void)len;
+	if (rv != 0)
+		met_counter_inc(gw->m_release_failed);
+}
+
+static void
+gw_relay_acquire(struct gw *gw, struct gw_req *r)
+{
+	struct proto_sched_acquire_req q;
+	struct buf                     out;
+	int                            rv;
+
+	memset(&q, 0, sizeof(q));
+	(void)str_copy(q.request_id, sizeof(q.request_id), r->id);
+	(void)str_copy(q.key_hash, sizeof(q.key_hash), r->key_hash);
+	snprintf(q.platform, sizeof(q.platform), "anthropic");
+	(void)str_copy(q.model, sizeof(q.model), r->areq.model);
+	q.stream = r->areq.stream;
+	(void)str_copy(q.client_ip, sizeof(q.client_ip), r->client_ip);
+	(void)str_copy(q.user_agent, sizeof(q.user_agent), r->user_agent);
+	q.n_excluded = r->n_excluded;
+	memcpy(q.excluded, r->excluded, sizeof(q.excluded));
+	r->state = GW_R_SCHED;
+	buf_init(&out, GW_RELAY_ENV_MAX);
+	rv = proto_sched_acquire_req_pack(
+	    &out, r->id, now_wall_ms() + gw->cfg->sched_timeout, &q);
+	if (rv == 0)
+		rv = nngx_req_call_async(gw->sched, out.data, out.len,
+		    (int)gw->cfg->sched_timeout, gw_relay_acq_cb, r);
+	buf_release(&out);
+	if (rv != 0) {
+		log_warn("gw.acquire_send_failed", LOG_REQ(r->id), LOG_ERR(rv));
+		gw_relay_fail(gw, r, GW_E_INTERNAL);
+		gw_io_finish(gw, r);
+		return;
+	}
+	r->acq_inflight = true;
+}
+
+/*
+ * Returns the lease with the attempt's outcome; fire and forget (a lost
+ * release is reclaimed by the lease TTL).
+ */
+static void
+gw_relay_release(
+    struct gw *gw, struct gw_req *r, int status, const char *err_class)
+{
+	struct proto_sched_release_req q;
+	struct buf                     out;
+	int                            rv;
+
+	if (r->dec == NULL || r->released)
+		return;
+	r->released = true;
+	memset(&q, 0, sizeof(q));
+	(void)str_copy(q.request_id, sizeof(q.request_id), r->id);
+	(void)str_copy(q.lease_id, sizeof(q.lease_id), r->dec->lease_id);
+	q.account_id = r->dec->account_id;
+	q.http_status = status;
+	(void)str_copy(
+	    q.err_class, sizeof(q.err_class), err_class ? err_class : "");
+	q.duration_ms = now_mono_ms() - r->up_start_ms;
+	q.reset_unix = r->reset_unix;
+	q.retry_after_s = r->retry_after_s;
+	buf_init(&out, GW_RELAY_ENV_MAX);
+	rv = proto_sched_release_req_pack(&out, r->id, 0, &q);
+	if (rv == 0)
+		rv = nngx_req_call_async(gw->sched, out.data, out.len,
+		    (int)gw->cfg->sched_timeout, gw_relay_noop_cb, gw);
+	buf_release(&out);
+	if (rv != 0)
+		met_counter_inc(gw->m_release_failed);
+}
+
+void
+gw_relay_renew(struct gw *gw)
+{
+	struct gw_io                *io = &gw->io;
+	struct proto_sched_renew_req q;
+	struct buf                   out;
+	size_t                       k;
+
+	memset(&q, 0, sizeof(q));
+	for (k = 0; k <= io->n_live; k++) {
+		struct gw_req *r = k < io->n_live ? io->live[k] : NULL;
+
+		if (r != NULL && r->dec != NULL && !r->released)
+			snprintf(q.leases[q.n_leases++], sizeof(q.leases[0]),
+			    "%s", r->dec->lease_id);
+		if (q.n_leases == 0 ||
+		    (q.n_leases < PROTO_LEASES_MAX && r != NULL))
+			continue;
+		buf_init(&out, GW_RELAY_ENV_MAX);
+		if (proto_sched_renew_req_pack(&out, NULL, 0, &q) != 0 ||
+		    nngx_req_call_async(gw->sched, out.data, out.len,
+		        (int)gw->cfg->sched_timeout, gw_relay_noop_cb, gw) != 0)
+			met_counter_inc(gw->m_release_failed);
+		buf_release(&out);
+		q.n_leases = 0;
+	}
+}
+
+/* ---- the state machine -------------------------------------------- */
+
+void
+gw_relay_start(struct gw *gw, struct gw_req *r)
+{
+	gw_relay_acquire(gw, r);
+}
+
+/* The client-facing error for a refused acquire. */
+static enum gw_err_code
+gw_relay_refusal(
+    const struct gw_req *r, const struct proto_sched_acquire_rep *d)
+{
+	switch (d->outcome) {
+	case PROTO_ACQ_AUTH:
+		if (strstr(d->err_message, "disabled") != NULL)
+			return GW_E_API_KEY_DISABLED;
+		if (strstr(d->err_message, "User") != NULL)
+			return GW_E_USER_INACTIVE;
+		return GW_E_INVALID_API_KEY;
+	case PROTO_ACQ_FORBIDDEN:
+		return GW_E_SUBSCRIPTION_INVALID;
+	case PROTO_ACQ_BALANCE:
+		return GW_E_INSUFFICIENT_BALANCE;
+	case PROTO_ACQ_BUSY:
+		return GW_E_CONCURRENCY_LIMIT;
+	case PROTO_ACQ_NO_ACCOUNT:
+		/* After failovers the last upstream failure says more. */
+		return r->switches > 0 ? r->last_err : GW_E_NO_ACCOUNTS;
+	default:
+		return GW_E_INTERNAL;
+	}
+}
+
+void
+gw_relay_acquired(
+    struct gw *gw, struct gw_req *r, int rv, const void *rep, size_t len)
+{
+	struct proto_sched_acquire_rep *d;
+	struct proto_env                env;
+
+	r->acq_inflight = false;
+	d = xmalloc(sizeof(*d));
+	if (rv == 0)
+		rv = proto_env_unpack(rep, len, &env);
+	if (rv == 0)
+		rv = proto_sched_acquire_rep_unpack(&env, d);
+	if (rv != 0) {
+		free(d);
+		log_warn("gw.acquire_failed", LOG_REQ(r->id), LOG_ERR(rv));
+		if (!r->cancelled)
+			gw_relay_fail(gw, r, GW_E_NO_ACCOUNTS);
+		gw_io_finish(gw, r);
+		return;
+	}
+	free(r->dec);
+	r->dec = d;
+	r->released = d->outcome != PROTO_ACQ_OK; /* no lease to return */
+	if (r->cancelled) {
+		gw_relay_release(gw, r, 0, "client_closed");
+		gw_io_finish(gw, r);
+		return;
+	}
+	if (d->outcome != PROTO_ACQ_OK) {
+		gw_relay_fail(gw, r, gw_relay_refusal(r, d));
+		gw_io_finish(gw, r);
+		return;
+	}
+	if (gw_up_start(gw, r) != 0) {
+		gw_relay_release(gw, r, 0, "gateway_error");
+		gw_relay_fail(gw, r, GW_E_INTERNAL);
+		gw_io_finish(gw, r);
+	}
+}
+
+/* Whether another account may be tried for this failed attempt. */
+static bool
+gw_relay_can_switch(struct gw *gw, struct gw_req *r)
+{
+	return r->switches < gw->cfg->max_switches &&
+	    r->n_excluded < PROTO_EXCLUDED_MAX;
+}
+
+/* The client-facing error for a failed attempt that is not retried. */
+static enum gw_err_code
+gw_relay_attempt_error(struct gw_req *r, CURLcode rc)
+{
+	enum gw_err_code code;
+
+	if (rc == CURLE_OPERATION_TIMEDOUT)
+		return GW_E_UPSTREAM_TIMEOUT;
+	if (r->up_status == 0)
+		return GW_E_UPSTREAM_UNAVAILABLE;
+	if (gw_err_map_upstream(r->up_status, &code))
+		return GW_E_MAX_; /* pass the upstream body through */
+	return code;
+}
+
+void
+gw_relay_done(struct gw *gw, struct gw_req *r, CURLcode rc)
+{
+	bool             committed, stream;
+	enum gw_err_code code;
+	const char      *eclass;
+
+	gw_up_stop(gw, r);
+	pthread_mutex_lock(&r->mu);
+	committed = r->committed;
+	stream = r->resp_stream;
+	pthread_mutex_unlock(&r->mu);
+
+	if (!committed && (r->failing || rc != CURLE_OK)) {
+		/* This attempt failed before any byte went to the client. */
+		code = gw_relay_attempt_error(r, rc);
+		eclass = r->err_class[0] ? r->err_class
+		    : rc != CURLE_OK     ? "network"
+		                         : "http";
+		gw_relay_release(gw, r, r->up_status, eclass);
+		met_counter_inc(gw->m_failovers);
+		if (code != GW_E_MAX_ && gw_relay_can_switch(gw, r) &&
+		    (rc != CURLE_OK || gw_err_is_failover(r->up_status))) {
+			r->excluded[r->n_excluded++] = r->dec->account_id;
+			r->switches++;
+			r->last_err = code;
+			log_info("gw.failover", LOG_REQ(r->id),
+			    LOG_I64("account", r->dec->account_id),
+			    LOG_I64("status", r->up_status),
+			    LOG_STR("class", eclass));
+			gw_relay_acquire(gw, r);
+			return;
+		}
+		if (code == GW_E_MAX_) {
+			/* 400 and the like: the client's own mistake, verbatim.
+			 */
+			pthread_mutex_lock(&r->mu);
+			buf_reset(&r->out);
+			if (buf_add(&r->out, buf_str(&r->err_body),
+			        r->err_body.len) != 0)
+				buf_reset(&r->out);
+			r->resp_status = r->up_status;
+			(void)str_copy(r->resp_ctype, sizeof(r->resp_ctype),
+			    r->up_ctype[0] ? r->up_ctype : "application/json");
+			r->committed = true;
+			r->out_done = true;
+			pthread_mutex_unlock(&r->mu);
+			gw_events_error(gw, r, r->up_status,
+			    gw_err_type_for_status(r->up_status),
+			    "upstream rejected the request");
+			gw_io_resume(r);
+		} else {
+			gw_relay_fail(gw, r, code);
+		}
+		gw_io_finish(gw, r);
+		return;
+	}
+
+	/* The answer reached (or is reaching) the client. */
+	if (rc != CURLE_OK && stream) {
+		pthread_mutex_lock(&r->mu);
+		if (gw_err_sse_event(&r->out, "api_error",
+		        "Upstream stream ended unexpectedly") != 0)
+			buf_reset(&r->out);
+		pthread_mutex_unlock(&r->mu);
+		met_counter_inc(gw->m_stream_errors);
+	}
+	gw_up_finish_body(gw, r);
+	pthread_mutex_lock(&r->mu);
+	r->out_done = true;
+	pthread_mutex_unlock(&r->mu);
+	gw_relay_release(
+	    gw, r, r->up_status, rc == CURLE_OK ? "" : "stream_error");
+	gw_events_usage(gw, r, rc == CURLE_OK ? r->up_status : 502);
+	gw_io_resume(r);
+	gw_io_finish(gw, r);
+}
+
+void
+gw_relay_cancel(struct gw *gw, struct gw_req *r, const char *why)
+{
+	bool had_upstream = r->easy != NULL;
+
+	if (r->acq_inflight) {
+		r->cancelled = true; /* finished when the reply comes */
+		return;
+	}
+	gw_up_stop(gw, r);
+	gw_relay_release(gw, r, 499, why);
+	if (had_upstream && r->dec != NULL)
+		gw_events_usage(gw, r, 499);
+	pthread_mutex_lock(&r->mu);
+	r->client_gone = true;
+	r->out_done = true;
+	if (!r->committed)
+		gw_req_fail_locked(r, 499, "api_error", "Request cancelled");
+	pthread_mutex_unlock(&r->mu);
+	met_counter_inc(gw->m_cancelled);
+	gw_io_resume(r);
+	gw_io_finish(gw, r);
+}
+
+void
+gw_relay_tick(struct gw *gw, struct gw_req *r, int64_t now_ms)
+{
+	bool paused;
+
+	if (r->easy == NULL)
+		return;
+	pthread_mutex_lock(&r->mu);
+	paused = r->paused;
+	pthread_mutex_unlock(&r->mu);
+	if (!r->up_headers_done &&
+	    now_ms - r->up_start_ms > gw->cfg->first_byte_timeout) {
+		snprintf(
+		    r->err_class, sizeof(r->err_class), "first_byte_timeout");
+		gw_relay_done(gw, r, CURLE_OPERATION_TIMEDOUT);
+	} else if (r->up_headers_done && !paused &&
+	    now_ms - r->up_last_ms > gw->cfg->idle_timeout) {
+		snprintf(r->err_class, sizeof(r->err_class), "idle_timeout");
+		gw_relay_done(gw, r, CURLE_OPERATION_TIMEDOUT);
+	}
+}

@@ -1,0 +1,249 @@
+/*
+ * sched_acquire.c: SCHED_ACQUIRE_REQ, the hot path.
+ *
+ * decode -> key (cache or one query) -> eligibility -> candidates (one
+ * query) -> model filter (decrypting each candidate's credentials) ->
+ * one Lua call per SCHED_BATCH_MAX candidates holding a user slot and an
+ * account slot -> the winner's credential -> last_used_at -> reply.
+ *
+ * Every refusal is an ACQUIRE_REP with an outcome, an error type of the
+ * Anthropic error vocabulary and a message for the client; an ERROR_REP
+ * answers only a malformed request.  wait_ms is ignored in this cut: a
+ * full slot answers BUSY at once (queues come with the full policy).
+ */
+#include <stdio.h>
+
+#include "err.h"
+#include "log.h"
+#include "sched.h"
+
+#define SCHED_CANDS_MAX 64 /* accounts looked at per acquire */
+
+static void
+sched_deny(struct proto_sched_acquire_rep *rep, int outcome, const char *etype,
+    const char *msg)
+{
+	rep->outcome = outcome;
+	snprintf(rep->err_type, sizeof(rep->err_type), "%s", etype);
+	snprintf(rep->err_message, sizeof(rep->err_message), "%s", msg);
+}
+
+static void
+sched_internal(struct proto_sched_acquire_rep *rep)
+{
+	sched_deny(rep, PROTO_ACQ_INTERNAL, "api_error",
+	    "Internal error, please retry later");
+}
+
+/* Key, user, group and balance checks; true when the request may go on. */
+static bool
+sched_eligible(
+    const struct sched_key *k, int64_t now, struct proto_sched_acquire_rep *rep)
+{
+	const char *auth = "authentication_error";
+
+	if (!k->found)
+		sched_deny(rep, PROTO_ACQ_AUTH, auth, "Invalid API key");
+	else if (!k->key_active)
+		sched_deny(rep, PROTO_ACQ_AUTH, auth, "API key disabled");
+	else if (k->key_expires_ms != 0 && k->key_expires_ms <= now)
+		sched_deny(rep, PROTO_ACQ_AUTH, auth, "API key expired");
+	else if (!k->user_found)
+		sched_deny(rep, PROTO_ACQ_AUTH, auth, "User not found");
+	else if (!k->user_active)
+		sched_deny(rep, PROTO_ACQ_AUTH, auth, "User account disabled");
+	else if (!k->group_found)
+		sched_deny(rep, PROTO_ACQ_FORBIDDEN, "permission_error",
+		    "API key group not found");
+	else if (!k->group_active)
+		sched_deny(rep, PROTO_ACQ_FORBIDDEN, "permission_error",
+		    "API key group disabled");
+	else if (k->group_subscription &&
+	    (k->sub_id == 0 || k->sub_expires_ms <= now))
+		sched_deny(rep, PROTO_ACQ_BALANCE, "billing_error",
+		    "No active subscription for this group");
+	else if (!k->group_subscription && !k->balance_positive)
+		sched_deny(rep, PROTO_ACQ_BALANCE, "billing_error",
+		    "Insufficient account balance");
+	else
+		return true;
+	return false;
+}
+
+/* "<request id, cut to fit>-<16 hex>" into out (PROTO_ID_MAX + 1). */
+static int
+sched_lease_id(const char *rid, char *out)
+{
+	char rnd[17];
+	int  rv;
+
+	rv = crypto_random_hex(8, rnd, sizeof(rnd));
+	if (rv != 0)
+		return rv;
+	snprintf(out, PROTO_ID_MAX + 1, "%.*s-%s",
+	    (int)(PROTO_ID_MAX - sizeof(rnd)), rid, rnd);
+	return 0;
+}
+
+/*
+ * Tries the supported candidates in order, SCHED_BATCH_MAX per script
+ * call; fills rep for the winner or sets the refusal.
+ */
+static void
+sched_take(struct sched *s, const struct proto_sched_acquire_req *req,
+    const struct sched_key *k, struct sched_cand *c, size_t n,
+    struct proto_sched_acquire_rep *rep)
+{
+	int64_t aids[SCHED_BATCH_MAX];
+	int32_t lims[SCHED_BATCH_MAX];
+	size_t  idx[SCHED_BATCH_MAX];
+	size_t  i = 0, nb, supported = 0, won;
+	int     rv, result;
+
+	if (sched_lease_id(req->request_id, rep->lease_id) != 0) {
+		sched_internal(rep);
+		return;
+	}
+	while (i < n) {
+		for (nb = 0; i < n && nb < SCHED_BATCH_MAX; i++) {
+			rv = sched_acct_prepare(
+			    s, &c[i], k->platform, req->model, rep);
+			if (rv != 0)
+				continue;
+			aids[nb] = c[i].id;
+			lims[nb] = c[i].concurrency;
+			idx[nb++] = i;
+		}
+		memset(rep->credential, 0, sizeof(rep->credential));
+		rep->credential_len = 0;
+		if (nb == 0)
+			break;
+		supported += nb;
+		rv = sched_slots_acquire(s, rep->lease_id, s->cfg->lease_ttl,
+		    k->user_id, k->user_concurrency, aids, lims, nb, &result,
+		    &won);
+		if (rv != 0) {
+			log_warn("sched.slots_failed", LOG_ERR(rv));
+			sched_internal(rep);
+			return;
+		}
+		if (result == SCHED_SLOT_USER_FULL) {
+			sched_deny(rep, PROTO_ACQ_BUSY, "rate_limit_error",
+			    "Concurrency limit exceeded for user, please "
+			    "retry later");
+			return;
+		}
+		if (result != SCHED_SLOT_OK)
+			continue;
+		rv = sched_acct_prepare(
+		    s, &c[idx[won]], k->platform, req->model, rep);
+		if (rv != 0) {
+			bool held;
+
+			/* Changed under us: give the slots back. */
+			if (sched_slots_release(
+			        s, rep->lease_id, aids[won], &held) != 0)
+				log_warn("sched.slots_release_failed");
+			sched_internal(rep);
+			return;
+		}
+		rep->outcome = PROTO_ACQ_OK;
+		rep->lease_ttl_ms = (uint32_t)s->cfg->lease_ttl;
+		return;
+	}
+	if (supported == 0 && n > 0)
+		sched_deny(rep, PROTO_ACQ_NO_ACCOUNT, "api_error",
+		    "No available accounts: no account supports the "
+		    "requested model");
+	else if (supported == 0)
+		sched_deny(rep, PROTO_ACQ_NO_ACCOUNT, "api_error",
+		    "No available accounts");
+	else
+		sched_deny(rep, PROTO_ACQ_BUSY, "rate_limit_error",
+		    "Concurrency limit exceeded for account, please retry "
+		    "later");
+}
+
+/* The decision for req, written into rep (zeroed by the caller). */
+static void
+sched_acquire(struct sched *s, const struct proto_sched_acquire_req *req,
+    struct proto_sched_acquire_rep *rep)
+{
+	struct sched_key   k;
+	struct sched_cand *c = NULL;
+	struct pg_conn    *conn;
+	size_t             n = 0;
+	int64_t            now = now_wall_ms();
+	int                rv;
+
+	if (!s->key_ok) {
+		log_error("sched.secret_key_missing", LOG_REQ(req->request_id));
+		sched_internal(rep);
+		return;
+	}
+	rv = pg_acquire(s->pg, (int)s->cfg->dep_timeout, &conn);
+	if (rv != 0) {
+		log_warn("sched.db_unavailable", LOG_ERR(rv));
+		sched_internal(rep);
+		return;
+	}
+	rv = sched_keys_resolve(s, conn, req->key_hash, &k);
+	if (rv != 0) {
+		sched_internal(rep);
+		goto out;
+	}
+	if (!sched_eligible(&k, now, rep))
+		goto out;
+	rep->user_id = k.user_id;
+	rep->api_key_id = k.key_id;
+	rep->group_id = k.group_id;
+	rep->rate_micro = k.rate_micro;
+	snprintf(rep->platform, sizeof(rep->platform), "%s", k.platform);
+	if (k.group_subscription) {
+		rep->billing_type = 1;
+		rep->subscription_id = k.sub_id;
+	}
+	rv = sched_acct_list(conn, k.group_id, k.platform, req->excluded,
+	    req->n_excluded, SCHED_CANDS_MAX, &c, &n);
+	if (rv != 0) {
+		sched_internal(rep);
+		goto out;
+	}
+	sched_take(s, req, &k, c, n, rep);
+	if (rep->outcome == PROTO_ACQ_OK) {
+		rv = sched_acct_touch(conn, rep->account_id);
+		if (rv != 0)
+			log_warn("sched.touch_failed",
+			    LOG_I64("account", rep->account_id), LOG_ERR(rv));
+	}
+out:
+	sched_cands_free(c, n);
+	pg_release(conn);
+}
+
+int
+sched_on_acquire(
+    struct sched *s, const struct proto_env *env, struct buf *reply)
+{
+	struct proto_sched_acquire_req  req;
+	struct proto_sched_acquire_rep *rep;
+	int                             rv;
+
+	rv = proto_sched_acquire_req_unpack(env, &req);
+	if (rv != 0)
+		return rv;
+	rep = xcalloc(1, sizeof(*rep));
+	sched_acquire(s, &req, rep);
+	if (rep->outcome != PROTO_ACQ_OK) {
+		/* A refusal carries no ids or lease of a half-made decision. */
+		memset(rep->lease_id, 0, sizeof(rep->lease_id));
+		rep->account_id = 0;
+	}
+	log_debug("sched.acquire", LOG_REQ(req.request_id),
+	    LOG_I64("outcome", rep->outcome), LOG_I64("user", rep->user_id),
+	    LOG_I64("account", rep->account_id));
+	rv = proto_sched_acquire_rep_pack(reply, env->id, 0, rep);
+	memset(rep->credential, 0, sizeof(rep->credential));
+	free(rep);
+	return rv;
+}

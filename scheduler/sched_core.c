@@ -1,0 +1,74 @@
+/*
+ * sched_core.c: the configuration table and the state the hot path
+ * shares: the credential key, the API-key cache and the Lua scripts.
+ *
+ * The configuration is defined here rather than in main.c so that the
+ * tests, which link every scheduler object but main.o, can load it.
+ *
+ * A missing secret key does not stop the process: the scheduler starts,
+ * /readyz reports "secret_key" failing with a clear detail, and every
+ * acquire answers PROTO_ACQ_INTERNAL.  Renew and release keep working, so
+ * a key rotated by a restart never strands leases.  A malformed key is a
+ * configuration error and the caller fatalx()es.
+ */
+#include <stdio.h>
+
+#include "err.h"
+#include "log.h"
+#include "sched.h"
+
+CFG_DEFINE(sched_cfg, "scheduler", "SCHEDULER", SCHED_CFG)
+
+int
+sched_core_init(struct sched *s)
+{
+	int rv;
+
+	s->key_ok = false;
+	if (s->cfg->secret_key != NULL && *s->cfg->secret_key != '\0') {
+		rv = crypto_key_load(s->cfg->secret_key, &s->key);
+		if (rv != 0)
+			return rv;
+		s->key_ok = true;
+	} else {
+		log_error("sched.secret_key_missing",
+		    LOG_MSG("SUB2API_SECRET_KEY is not set: acquires fail"));
+	}
+	s->keys = sched_keys_new((size_t)s->cfg->key_cache_size);
+	rv = rds_script_new(sched_lua_acquire, &s->lua_acquire);
+	if (rv == 0)
+		rv = rds_script_new(sched_lua_renew, &s->lua_renew);
+	if (rv == 0)
+		rv = rds_script_new(sched_lua_release, &s->lua_release);
+	if (rv != 0) {
+		sched_core_release(s);
+		return rv;
+	}
+	return 0;
+}
+
+void
+sched_core_release(struct sched *s)
+{
+	sched_keys_free(s->keys);
+	s->keys = NULL;
+	rds_script_free(s->lua_acquire);
+	rds_script_free(s->lua_renew);
+	rds_script_free(s->lua_release);
+	s->lua_acquire = s->lua_renew = s->lua_release = NULL;
+	crypto_key_wipe(&s->key);
+	s->key_ok = false;
+}
+
+int
+sched_core_check_cb(void *arg, int timeout_ms, struct buf *detail)
+{
+	struct sched *s = arg;
+
+	(void)timeout_ms;
+	if (s->key_ok)
+		return 0;
+	if (buf_addstr(detail, "secret key not set (SUB2API_SECRET_KEY)") != 0)
+		buf_reset(detail);
+	return -ERR_CONFIG;
+}

@@ -1,0 +1,89 @@
+/*
+ * sched_release.c: SCHED_RENEW_REQ and SCHED_RELEASE_REQ.
+ *
+ * Renew extends every named lease by lease_ttl and names the ones that
+ * are gone (expired, released, or never ours), so the gateway can stop a
+ * stream that no longer holds its slot.  Release removes the lease from
+ * both of its sets (idempotent: releasing twice answers ok twice) and
+ * then applies the upstream outcome to the account (sched_acct_outcome():
+ * 429 rate-limited, 529 overloaded, 401/402/403 error).  The account
+ * state machine proper (clearing on success, session windows, custom
+ * error codes, temporary pauses) comes later.
+ */
+#include <stdio.h>
+
+#include "err.h"
+#include "log.h"
+#include "sched.h"
+
+int
+sched_on_renew(struct sched *s, const struct proto_env *env, struct buf *reply)
+{
+	struct proto_sched_renew_req req;
+	struct proto_sched_renew_rep rep;
+	bool                         alive[PROTO_LEASES_MAX];
+	uint32_t                     i;
+	int                          rv;
+
+	rv = proto_sched_renew_req_unpack(env, &req);
+	if (rv != 0)
+		return rv;
+	rv = sched_slots_renew(
+	    s, req.leases, req.n_leases, s->cfg->lease_ttl, alive);
+	if (rv != 0) {
+		log_warn("sched.renew_failed", LOG_REQ(env->id), LOG_ERR(rv));
+		return rv;
+	}
+	memset(&rep, 0, sizeof(rep));
+	for (i = 0; i < req.n_leases; i++) {
+		if (alive[i])
+			memcpy(rep.renewed[rep.n_renewed++], req.leases[i],
+			    sizeof(req.leases[i]));
+		else
+			memcpy(rep.lost[rep.n_lost++], req.leases[i],
+			    sizeof(req.leases[i]));
+	}
+	rep.ttl_ms = (uint32_t)s->cfg->lease_ttl;
+	return proto_sched_renew_rep_pack(reply, env->id, 0, &rep);
+}
+
+int
+sched_on_release(
+    struct sched *s, const struct proto_env *env, struct buf *reply)
+{
+	struct proto_sched_release_req req;
+	struct proto_sched_release_rep rep;
+	struct pg_conn                *conn;
+	bool                           held = false;
+	int                            rv, rrv;
+
+	rv = proto_sched_release_req_unpack(env, &req);
+	if (rv != 0)
+		return rv;
+	memset(&rep, 0, sizeof(rep));
+	snprintf(rep.state, sizeof(rep.state), "ok");
+	rrv = sched_slots_release(s, req.lease_id, req.account_id, &held);
+	if (rrv != 0)
+		log_warn(
+		    "sched.release_failed", LOG_REQ(env->id), LOG_ERR(rrv));
+	if (req.account_id > 0 &&
+	    (req.http_status == 429 || req.http_status == 529 ||
+	        (req.http_status >= 401 && req.http_status <= 403))) {
+		rv = pg_acquire(s->pg, (int)s->cfg->dep_timeout, &conn);
+		if (rv == 0) {
+			rv = sched_acct_outcome(s, conn, req.account_id,
+			    req.http_status, req.reset_unix, req.retry_after_s,
+			    rep.state);
+			pg_release(conn);
+		}
+		if (rv != 0)
+			return rv;
+	}
+	if (rrv != 0)
+		return rrv;
+	log_debug("sched.release", LOG_REQ(env->id),
+	    LOG_STR("lease", req.lease_id), LOG_BOOL("held", held),
+	    LOG_I64("status", req.http_status));
+	rep.released = true;
+	return proto_sched_release_rep_pack(reply, env->id, 0, &rep);
+}

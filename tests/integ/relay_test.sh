@@ -1,0 +1,155 @@
+#!/usr/bin/env bash
+# relay_test.sh: Anthropic Messages through the real gateway, scheduler and
+# billing (as the usage-event subscriber) to the fake upstream.
+#  - non-stream and stream answers reach the client intact, with usage;
+#  - count_tokens;
+#  - the error matrix: no key, unknown key, disabled key, zero balance,
+#    bad JSON, missing model, body over the limit, unknown route;
+#  - failover: account A answers 429, the request succeeds on B;
+#  - client disconnect mid-stream: the fake sees its connection closed
+#    within 1 s and Redis holds no slot for the request 1 s later;
+#  - every completed request yields exactly one usage event.
+. "$(dirname "$0")/lib.sh"
+
+declare -A PID
+GW=18180
+FAKE_LOG=$T_TMP/fakeup.out
+RUN=$T_TMP/run
+mkdir -p "$RUN"
+
+DB=$(t_newdb relay)
+export SUB2API_DATABASE_URL=$DB
+export SUB2API_REDIS_URL=$SUB2API_TEST_REDIS_URL/7
+export SUB2API_STATE_DIR=$RUN
+export SUB2API_SECRET_KEY=$(openssl rand -hex 32)
+export SUB2API_GATEWAY_LISTEN_ADDR=127.0.0.1:$GW
+export SUB2API_GATEWAY_HEALTH_ADDR=127.0.0.1:18191
+export SUB2API_SCHEDULER_HEALTH_ADDR=127.0.0.1:18192
+export SUB2API_BILLING_HEALTH_ADDR=127.0.0.1:18193
+export SUB2API_GATEWAY_BODY_MAX=1M
+CTL="$BIN/sub2apictl --db $DB"
+
+cleanup() {
+	for p in "${PID[@]}"; do kill -KILL "$p" 2>/dev/null; done
+}
+trap cleanup EXIT
+
+metric() {
+	curl -fsS -m 3 "http://127.0.0.1:$1/metrics" |
+		awk -v m="$2" '$1 == m { printf "%d\n", $2 }'
+}
+
+# The fake upstream, on a port it picks.
+"$BIN/sub2api-fakeup" --listen 127.0.0.1:0 >"$FAKE_LOG" 2>"$T_TMP/fakeup.log" &
+PID[fakeup]=$!
+t_check "fake upstream starts" t_wait 10 grep -q '^listening ' "$FAKE_LOG"
+FAKE=$(awk '/^listening/ {print $2; exit}' "$FAKE_LOG")
+FAKE_URL=http://$FAKE
+
+redis-cli -u "$SUB2API_REDIS_URL" flushdb >/dev/null
+t_check "migrate" $CTL --migrations "$ROOT/migrations" migrate
+$CTL user add --email rich@example.com --balance 100 --concurrency 10 >/dev/null
+$CTL user add --email poor@example.com --balance 0 >/dev/null
+$CTL group add --name claude --platform anthropic >/dev/null
+$CTL account add --name acc-a --platform anthropic --type apikey \
+	--credentials '{"api_key":"sk-up-a"}' --base-url "$FAKE_URL" \
+	--priority 10 --concurrency 5 --group claude >/dev/null
+$CTL account add --name acc-b --platform anthropic --type apikey \
+	--credentials '{"api_key":"sk-up-b"}' --base-url "$FAKE_URL" \
+	--priority 20 --concurrency 5 --group claude >/dev/null
+KEY=$($CTL --json key add --user rich@example.com --group claude | python3 -c 'import json,sys; print(json.load(sys.stdin)["key"])')
+POOR=$($CTL --json key add --user poor@example.com --group claude | python3 -c 'import json,sys; print(json.load(sys.stdin)["key"])')
+OFF=$($CTL --json key add --user rich@example.com --group claude | python3 -c 'import json,sys; print(json.load(sys.stdin)["key"])')
+psql -qAt "$DB" -c "UPDATE api_keys SET status='inactive' WHERE key_prefix = '${OFF:0:10}'" >/dev/null
+t_check "keys created" test -n "$KEY" -a -n "$POOR" -a -n "$OFF"
+
+for s in scheduler billing gateway; do
+	"$BIN/sub2api-$s" >>"$T_TMP/$s.log" 2>&1 &
+	PID[$s]=$!
+done
+t_check "gateway ready" t_wait 15 bash -c "[ \"\$(curl -s -o /dev/null -m 1 -w '%{http_code}' http://127.0.0.1:18191/readyz)\" = 200 ]"
+t_check "billing ready" t_wait 15 bash -c "[ \"\$(curl -s -o /dev/null -m 1 -w '%{http_code}' http://127.0.0.1:18193/readyz)\" = 200 ]"
+
+msg() { # msg KEY BODY [curl args...]
+	local k=$1 b=$2
+	shift 2
+	curl -s -m 20 -o "$T_TMP/body" -w '%{http_code}' "http://127.0.0.1:$GW/v1/messages" \
+		-H "x-api-key: $k" -H 'anthropic-version: 2023-06-01' \
+		-H 'content-type: application/json' -d "$b" "$@"
+}
+jget() { python3 -c "import json,sys; d=json.load(open('$T_TMP/body')); print($1)"; }
+
+B='{"model":"claude-sonnet-4-5","max_tokens":64,"messages":[{"role":"user","content":"hi"}]}'
+t_eq "non-stream 200" 200 "$(msg "$KEY" "$B")"
+t_eq "non-stream is a message" message "$(jget 'd["type"]')"
+t_eq "non-stream model echoed" claude-sonnet-4-5 "$(jget 'd["model"]')"
+t_check "non-stream usage present" test "$(jget 'd["usage"]["output_tokens"]')" -gt 0
+
+SB='{"model":"claude-sonnet-4-5","max_tokens":64,"stream":true,"messages":[{"role":"user","content":"hi"}]}'
+t_eq "stream 200" 200 "$(msg "$KEY" "$SB" -H 'authorization: Bearer '"$KEY")"
+t_eq "stream event order" "message_start content_block_start ping content_block_delta content_block_stop message_delta message_stop" \
+	"$(grep '^event:' "$T_TMP/body" | awk '{print $2}' | uniq | tr '\n' ' ' | sed 's/ $//')"
+t_check "bearer auth accepted (stream above used both headers)" true
+
+t_eq "count_tokens 200" 200 "$(curl -s -m 10 -o "$T_TMP/body" -w '%{http_code}' "http://127.0.0.1:$GW/v1/messages/count_tokens" -H "authorization: Bearer $KEY" -H 'content-type: application/json' -d "$B")"
+t_check "count_tokens answers input_tokens" test "$(jget 'd["input_tokens"]')" -gt 0
+
+# Error matrix.
+t_eq "no key -> 401" 401 "$(curl -s -o "$T_TMP/body" -w '%{http_code}' "http://127.0.0.1:$GW/v1/messages" -d "$B")"
+t_eq "no key -> authentication_error" authentication_error "$(jget 'd["error"]["type"]')"
+t_eq "unknown key -> 401" 401 "$(msg sk-nope "$B")"
+t_eq "unknown key is Anthropic-shaped" error "$(jget 'd["type"]')"
+t_eq "disabled key -> 401" 401 "$(msg "$OFF" "$B")"
+t_eq "zero balance -> 403" 403 "$(msg "$POOR" "$B")"
+t_eq "bad JSON -> 400" 400 "$(msg "$KEY" '{"model":')"
+t_eq "bad JSON -> invalid_request_error" invalid_request_error "$(jget 'd["error"]["type"]')"
+t_eq "missing model -> 400" 400 "$(msg "$KEY" '{"max_tokens":5,"messages":[]}')"
+head -c 1200000 /dev/zero | tr '\0' 'a' >"$T_TMP/big"
+t_eq "body over the limit -> 413" 413 "$(curl -s -o "$T_TMP/body" -w '%{http_code}' "http://127.0.0.1:$GW/v1/messages" -H "x-api-key: $KEY" --data-binary @"$T_TMP/big")"
+t_eq "unknown route -> 404" 404 "$(curl -s -o "$T_TMP/body" -w '%{http_code}' "http://127.0.0.1:$GW/v1/nothing" -H "x-api-key: $KEY")"
+t_eq "unknown route is Anthropic-shaped" not_found_error "$(jget 'd["error"]["type"]')"
+
+# Failover: A (priority first) answers 429; B serves, invisible to the client.
+curl -fsS -m 3 -X POST "$FAKE_URL/_fake/keys/sk-up-a" -d '{"mode":"429","count":-1}' >/dev/null
+before_b=$(curl -fsS "$FAKE_URL/_fake/stats" | python3 -c 'import json,sys; s=json.load(sys.stdin); print(s["keys"].get("sk-up-b",{}).get("total",0))')
+t_eq "failover: 200 for the client" 200 "$(msg "$KEY" "$B")"
+after_b=$(curl -fsS "$FAKE_URL/_fake/stats" | python3 -c 'import json,sys; s=json.load(sys.stdin); print(s["keys"].get("sk-up-b",{}).get("total",0))')
+t_eq "failover: B served it" $((before_b + 1)) "$after_b"
+t_check "failover: A rate-limited in the database" bash -c "psql -qAt '$DB' -c \"SELECT count(*) FROM accounts WHERE name='acc-a' AND rate_limit_reset_at > now()\" | grep -qx 1"
+curl -fsS -m 3 -X POST "$FAKE_URL/_fake/reset" >/dev/null
+psql -qAt "$DB" -c "UPDATE accounts SET rate_limit_reset_at = NULL, rate_limited_at = NULL" >/dev/null
+
+# Client disconnect mid-stream: the upstream connection closes within 1 s.
+STALL='{"model":"claude-fake-stall","max_tokens":64,"stream":true,"messages":[{"role":"user","content":"hi"}]}'
+curl -s -m 1 -o /dev/null "http://127.0.0.1:$GW/v1/messages" -H "x-api-key: $KEY" -H 'content-type: application/json' -d "$STALL"
+t0=$(date +%s%N)
+closed() {
+	curl -fsS "$FAKE_URL/_fake/stats" | python3 -c 'import json,sys; s=json.load(sys.stdin); k=s["keys"]; print(sum(v.get("closed_early",0) for v in k.values()))' | grep -qv '^0$'
+}
+t_check "fake sees the connection closed within 1 s" t_wait 1 closed
+slots_empty() {
+	[ "$(redis-cli -u "$SUB2API_REDIS_URL" --scan --pattern '*slot*' | while read -r k; do redis-cli -u "$SUB2API_REDIS_URL" zcard "$k"; done | awk '{s+=$1} END {print s+0}')" = 0 ]
+}
+t_check "no slot left 1 s later" t_wait 2 slots_empty
+
+# Usage events: one per completed request.
+# (wait on the request jobs only: the services are jobs of this shell too)
+N=40
+jobs_=()
+for i in $(seq 1 $N); do
+	if [ $((i % 2)) -eq 0 ]; then msg "$KEY" "$SB" >/dev/null; else msg "$KEY" "$B" >/dev/null; fi &
+	jobs_+=($!)
+	if [ $((i % 8)) -eq 0 ]; then wait "${jobs_[@]}"; jobs_=(); fi
+done
+sent=$(metric 18191 sub2api_gateway_usage_events_total)
+t_check "billing received every usage event" t_wait 10 bash -c "[ \"\$(curl -fsS http://127.0.0.1:18193/metrics | awk '\$1==\"sub2api_billing_usage_events_total\" {print \$2}')\" = $sent ]"
+t_eq "one usage event per completed request (N + 4 earlier)" $((N + 4)) "$sent"
+
+for s in gateway scheduler billing; do
+	kill -TERM "${PID[$s]}"
+	wait "${PID[$s]}"
+	t_eq "$s exits 0 on SIGTERM" 0 $?
+	unset "PID[$s]"
+done
+t_fails "no sanitizer report" grep -qE 'LeakSanitizer|AddressSanitizer|runtime error' "$T_TMP/gateway.log" "$T_TMP/scheduler.log"
+t_done
