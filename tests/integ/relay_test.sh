@@ -11,64 +11,8 @@
 #  - every completed request yields exactly one usage event.
 . "$(dirname "$0")/lib.sh"
 
-declare -A PID
-GW=18180
-FAKE_LOG=$T_TMP/fakeup.out
-RUN=$T_TMP/run
-mkdir -p "$RUN"
-
-DB=$(t_newdb relay)
-export SUB2API_DATABASE_URL=$DB
-export SUB2API_REDIS_URL=$SUB2API_TEST_REDIS_URL/7
-export SUB2API_STATE_DIR=$RUN
-export SUB2API_SECRET_KEY=$(openssl rand -hex 32)
-export SUB2API_GATEWAY_LISTEN_ADDR=127.0.0.1:$GW
-export SUB2API_GATEWAY_HEALTH_ADDR=127.0.0.1:18191
-export SUB2API_SCHEDULER_HEALTH_ADDR=127.0.0.1:18192
-export SUB2API_BILLING_HEALTH_ADDR=127.0.0.1:18193
-export SUB2API_GATEWAY_BODY_MAX=1M
-CTL="$BIN/sub2apictl --db $DB"
-
-cleanup() {
-	for p in "${PID[@]}"; do kill -KILL "$p" 2>/dev/null; done
-}
-trap cleanup EXIT
-
-metric() {
-	curl -fsS -m 3 "http://127.0.0.1:$1/metrics" |
-		awk -v m="$2" '$1 == m { printf "%d\n", $2 }'
-}
-
-# The fake upstream, on a port it picks.
-"$BIN/sub2api-fakeup" --listen 127.0.0.1:0 >"$FAKE_LOG" 2>"$T_TMP/fakeup.log" &
-PID[fakeup]=$!
-t_check "fake upstream starts" t_wait 10 grep -q '^listening ' "$FAKE_LOG"
-FAKE=$(awk '/^listening/ {print $2; exit}' "$FAKE_LOG")
-FAKE_URL=http://$FAKE
-
-redis-cli -u "$SUB2API_REDIS_URL" flushdb >/dev/null
-t_check "migrate" $CTL --migrations "$ROOT/migrations" migrate
-$CTL user add --email rich@example.com --balance 100 --concurrency 10 >/dev/null
-$CTL user add --email poor@example.com --balance 0 >/dev/null
-$CTL group add --name claude --platform anthropic >/dev/null
-$CTL account add --name acc-a --platform anthropic --type apikey \
-	--credentials '{"api_key":"sk-up-a"}' --base-url "$FAKE_URL" \
-	--priority 10 --concurrency 5 --group claude >/dev/null
-$CTL account add --name acc-b --platform anthropic --type apikey \
-	--credentials '{"api_key":"sk-up-b"}' --base-url "$FAKE_URL" \
-	--priority 20 --concurrency 5 --group claude >/dev/null
-KEY=$($CTL --json key add --user rich@example.com --group claude | python3 -c 'import json,sys; print(json.load(sys.stdin)["key"])')
-POOR=$($CTL --json key add --user poor@example.com --group claude | python3 -c 'import json,sys; print(json.load(sys.stdin)["key"])')
-OFF=$($CTL --json key add --user rich@example.com --group claude | python3 -c 'import json,sys; print(json.load(sys.stdin)["key"])')
-psql -qAt "$DB" -c "UPDATE api_keys SET status='inactive' WHERE key_prefix = '${OFF:0:10}'" >/dev/null
-t_check "keys created" test -n "$KEY" -a -n "$POOR" -a -n "$OFF"
-
-for s in scheduler billing gateway; do
-	"$BIN/sub2api-$s" >>"$T_TMP/$s.log" 2>&1 &
-	PID[$s]=$!
-done
-t_check "gateway ready" t_wait 15 bash -c "[ \"\$(curl -s -o /dev/null -m 1 -w '%{http_code}' http://127.0.0.1:18191/readyz)\" = 200 ]"
-t_check "billing ready" t_wait 15 bash -c "[ \"\$(curl -s -o /dev/null -m 1 -w '%{http_code}' http://127.0.0.1:18193/readyz)\" = 200 ]"
+. "$(dirname "$0")/gwstack.sh"
+gws_up 18180
 
 msg() { # msg KEY BODY [curl args...]
 	local k=$1 b=$2
@@ -141,15 +85,13 @@ for i in $(seq 1 $N); do
 	jobs_+=($!)
 	if [ $((i % 8)) -eq 0 ]; then wait "${jobs_[@]}"; jobs_=(); fi
 done
-sent=$(metric 18191 sub2api_gateway_usage_events_total)
-t_check "billing received every usage event" t_wait 10 bash -c "[ \"\$(curl -fsS http://127.0.0.1:18193/metrics | awk '\$1==\"sub2api_billing_usage_events_total\" {print \$2}')\" = $sent ]"
+sent=$(gws_metric $GW_HEALTH sub2api_gateway_usage_events_total)
+t_check "billing received every usage event" t_wait 10 bash -c "[ \"\$(curl -fsS http://127.0.0.1:$BILL_HEALTH/metrics | awk '\$1==\"sub2api_billing_usage_events_total\" {print \$2}')\" = $sent ]"
 t_eq "one usage event per completed request (N + 4 earlier)" $((N + 4)) "$sent"
 
 for s in gateway scheduler billing; do
-	kill -TERM "${PID[$s]}"
-	wait "${PID[$s]}"
+	gws_stop "$s"
 	t_eq "$s exits 0 on SIGTERM" 0 $?
-	unset "PID[$s]"
 done
 t_fails "no sanitizer report" grep -qE 'LeakSanitizer|AddressSanitizer|runtime error' "$T_TMP/gateway.log" "$T_TMP/scheduler.log"
 t_done
