@@ -96,7 +96,7 @@ TOOL_BIN := $(if $(FAKEUP_SRC),$(BIN)/sub2api-fakeup,) \
 BINS := $(foreach s,$(SERVICES),$(BIN)/sub2api-$(s)) $(BIN)/sub2apictl
 
 .PHONY: all tests test test-unit test-integ fuzz fuzz-build fmt fmt-check \
-	run up down status clean deps
+	run up down status clean deps bench
 all: $(BINS) $(TOOL_BIN)
 
 # On a fresh machine the first build installs the Debian packages (as
@@ -183,6 +183,10 @@ $(FUZZ_O)/bin/%: $(FUZZ_O)/obj/proto/fuzz/%.o $(FUZZ_LIB_OBJ)
 	clang -fsanitize=fuzzer,address,undefined -o $@ $^ $(LDLIBS)
 
 fuzz-build: $(FUZZ_NAMES:%=$(FUZZ_O)/bin/%)
+
+# Benchmarks (not timed tests): figures for docs/PERFORMANCE.md.
+bench: all
+	bash tests/bench/ttfb.sh
 
 fuzz: fuzz-build
 	FUZZ_SECONDS=$(FUZZ_SECONDS) bash tests/fuzz.sh $(FUZZ_NAMES)

@@ -129,6 +129,7 @@ gw_http_respond(struct gw_req *r)
 		return MHD_NO;
 	}
 	MHD_add_response_header(resp, "Content-Type", r->resp_ctype);
+	MHD_add_response_header(resp, "x-request-id", r->id);
 	if (r->up_request_id[0] != '\0')
 		MHD_add_response_header(resp, "request-id", r->up_request_id);
 	pthread_mutex_unlock(&r->mu);

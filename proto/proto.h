@@ -78,6 +78,8 @@
 #define PROTO_HDR_VAL_MAX  256
 #define PROTO_METRIC_MAX   128 /* metric names */
 #define PROTO_LABELS_MAX   256 /* rendered label sets */
+#define PROTO_PLAN_MAX     400 /* groups.name: 100 characters of UTF-8 */
+#define PROTO_DECIMAL_MAX  48  /* exact decimal text, e.g. "12.5000000000" */
 
 /* Array bounds. */
 #define PROTO_EXCLUDED_MAX 32  /* excluded account ids per acquire */
@@ -85,6 +87,7 @@
 #define PROTO_HEADERS_MAX  16  /* upstream headers per release */
 #define PROTO_SAMPLES_MAX  256 /* samples per metrics snapshot */
 #define PROTO_BLOBS_MAX    512 /* usage events per replay reply */
+#define PROTO_MODELS_MAX   128 /* model names per key-info reply */
 
 enum proto_type {
 	MSG_NONE_ = 0,
@@ -181,6 +184,41 @@ struct proto_sched_renew_rep {
 	uint32_t n_lost;
 	char     lost[PROTO_LEASES_MAX][PROTO_ID_MAX + 1]; /* "lost" */
 	uint32_t ttl_ms;                                   /* "ttl" */
+};
+
+/*
+ * Gateway asks what an API key may see, for GET /v1/models ("models")
+ * and GET /v1/usage ("usage").  Resolves the key like an acquire but
+ * checks no balance and holds no slot.
+ */
+struct proto_sched_keyinfo_req {
+	char request_id[PROTO_ID_MAX + 1]; /* "rid" */
+	char key_hash[PROTO_HASH_MAX + 1]; /* "key": 64 hex digits */
+	char what[PROTO_STATE_MAX + 1];    /* "what": "models" or "usage" */
+};
+
+/*
+ * The answer.  outcome is a proto_acquire_outcome (OK, AUTH, FORBIDDEN,
+ * INTERNAL); a refusal carries err_type/err_message and leaves the rest
+ * empty.  For "models", models[0..n_models) sorted, or the platform's
+ * default list.  For "usage", plan_name is the group's name, balance the
+ * user's balance and remaining what is left to spend (the balance, or for
+ * a subscription the least remaining of its limits, "-1" when none is
+ * set), both exact decimal text ("12.5000000000", "-1"): no floating
+ * point on the money path.  The codec refuses any other text there
+ * except "".  billing_type is 0 balance, 1 subscription.
+ */
+struct proto_sched_keyinfo_rep {
+	int32_t  outcome;                         /* "out" */
+	char     err_type[PROTO_NAME_MAX + 1];    /* "etype" (opt) */
+	char     err_message[PROTO_TEXT_MAX + 1]; /* "emsg" (opt) */
+	char     platform[PROTO_PLATFORM_MAX + 1]; /* "plat" */
+	uint32_t n_models;
+	char     models[PROTO_MODELS_MAX][PROTO_MODEL_MAX + 1]; /* "models" */
+	char     plan_name[PROTO_PLAN_MAX + 1];                 /* "plan" */
+	char     balance[PROTO_DECIMAL_MAX + 1];                /* "bal" */
+	int32_t  billing_type;                                  /* "btype" */
+	char     remaining[PROTO_DECIMAL_MAX + 1];              /* "rem" */
 };
 
 /* One upstream response header the scheduler's state machine reads. */
