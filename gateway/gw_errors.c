@@ -10,6 +10,7 @@
 #include <strings.h>
 
 #include "err.h"
+#include "proto.h"
 
 static const struct gw_err_info gw_err_table[] = {
 #define GW_ERR_ROW_(name, status, type, msg) {#name, status, type, msg},
@@ -342,4 +343,34 @@ gw_err_extract_key(gw_err_lookup_fn *hdr, void *hdr_arg,
 		return rv;
 	}
 	return -ERR_MISSING;
+}
+
+enum gw_err_code
+gw_err_from_refusal(int outcome, const char *message)
+{
+	const char *m = message != NULL ? message : "";
+
+	switch (outcome) {
+	case PROTO_ACQ_AUTH:
+		if (strstr(m, "User not found") != NULL)
+			return GW_E_USER_NOT_FOUND;
+		if (strncmp(m, "User", 4) == 0)
+			return GW_E_USER_INACTIVE;
+		if (strstr(m, "disabled") != NULL ||
+		    strstr(m, "expired") != NULL)
+			return GW_E_API_KEY_DISABLED;
+		return GW_E_INVALID_API_KEY;
+	case PROTO_ACQ_FORBIDDEN:
+		return GW_E_SUBSCRIPTION_INVALID;
+	case PROTO_ACQ_BALANCE:
+		return strstr(m, "subscription") != NULL
+		    ? GW_E_SUBSCRIPTION_NOT_FOUND
+		    : GW_E_INSUFFICIENT_BALANCE;
+	case PROTO_ACQ_BUSY:
+		return GW_E_CONCURRENCY_LIMIT;
+	case PROTO_ACQ_NO_ACCOUNT:
+		return GW_E_NO_ACCOUNTS;
+	default:
+		return GW_E_INTERNAL;
+	}
 }

@@ -169,6 +169,14 @@ void gw_err_classify(int status, const char *type, const char *message,
 void gw_err_classify_auth(
     int status, const char **phase, const char **severity);
 
+/*
+ * The client error for a scheduler refusal: outcome is an enum
+ * proto_acquire_outcome, message the scheduler's err_message (which tells
+ * the authentication cases apart).  NO_ACCOUNT gives NO_ACCOUNTS; a caller
+ * that failed over may prefer its last upstream error.
+ */
+enum gw_err_code gw_err_from_refusal(int outcome, const char *message);
+
 /* Longest API key accepted, in bytes (keys are "sk-" + 64 hex). */
 #define GW_ERR_KEY_MAX 256
 

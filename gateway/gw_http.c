@@ -238,11 +238,13 @@ gw_http_submit(struct gw *gw, struct gw_req *r)
 		return GW_E_INVALID_API_KEY;
 	crypto_sha256_hex(key, strlen(key), r->key_hash);
 	OPENSSL_cleanse(key, sizeof(key));
-	rv = gw_anth_parse(r->body.data, r->body.len, &r->areq);
-	if (rv == -ERR_MISSING)
-		return GW_E_MODEL_REQUIRED;
-	if (rv != 0)
-		return GW_E_INVALID_JSON;
+	if (r->route == GW_RT_MESSAGES || r->route == GW_RT_COUNT_TOKENS) {
+		rv = gw_anth_parse(r->body.data, r->body.len, &r->areq);
+		if (rv == -ERR_MISSING)
+			return GW_E_MODEL_REQUIRED;
+		if (rv != 0)
+			return GW_E_INVALID_JSON;
+	}
 	MHD_get_connection_values(
 	    r->conn, MHD_HEADER_KIND, gw_http_collect_hdr, r);
 	gw_http_peer(r);
@@ -279,6 +281,10 @@ gw_http_route(const char *url, const char *method, bool *local_ok)
 			*local_ok = true;
 		return GW_RT_NONE;
 	}
+	if (strcmp(method, "GET") == 0 && strcmp(url, "/v1/models") == 0)
+		return GW_RT_MODELS;
+	if (strcmp(method, "GET") == 0 && strcmp(url, "/v1/usage") == 0)
+		return GW_RT_USAGE;
 	if ((strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0) &&
 	    (strcmp(url, "/") == 0 || strcmp(url, "/health") == 0))
 		*local_ok = true;

@@ -13,10 +13,17 @@
 
 #include "err.h"
 #include "gw.h"
+#include "gw_info.h"
 #include "gw_io.h"
 #include "log.h"
 
 #define GW_RELAY_ENV_MAX (64 * 1024)
+
+static const char *
+gw_relay_info_what(const struct gw_req *r)
+{
+	return r->route == GW_RT_MODELS ? "models" : "usage";
+}
 
 /* ---- answering ---------------------------------------------------- */
 
@@ -180,10 +187,66 @@ gw_relay_renew(struct gw *gw)
 
 /* ---- the state machine -------------------------------------------- */
 
+/* GET /v1/models and /v1/usage: one SCHED_KEYINFO round trip. */
+static void
+gw_relay_info(struct gw *gw, struct gw_req *r)
+{
+	struct buf out;
+	int        rv;
+
+	r->state = GW_R_SCHED;
+	buf_init(&out, GW_RELAY_ENV_MAX);
+	rv = gw_info_pack(&out, r->id, now_wall_ms() + gw->cfg->sched_timeout,
+	    r->key_hash, gw_relay_info_what(r));
+	if (rv == 0)
+		rv = nngx_req_call_async(gw->sched, out.data, out.len,
+		    (int)gw->cfg->sched_timeout, gw_relay_acq_cb, r);
+	buf_release(&out);
+	if (rv != 0) {
+		gw_relay_fail(gw, r, GW_E_INTERNAL);
+		gw_io_finish(gw, r);
+		return;
+	}
+	r->acq_inflight = true;
+}
+
+static void
+gw_relay_info_done(
+    struct gw *gw, struct gw_req *r, int rv, const void *rep, size_t len)
+{
+	int status = 500;
+
+	pthread_mutex_lock(&r->mu);
+	buf_reset(&r->out);
+	if (gw_info_answer(
+	        rv, rep, len, gw_relay_info_what(r), &status, &r->out) != 0) {
+		pthread_mutex_unlock(&r->mu);
+		gw_relay_fail(gw, r, GW_E_INTERNAL);
+		gw_io_finish(gw, r);
+		return;
+	}
+	r->resp_status = status;
+	(void)str_copy(
+	    r->resp_ctype, sizeof(r->resp_ctype), "application/json");
+	r->committed = true;
+	r->out_done = true;
+	pthread_mutex_unlock(&r->mu);
+	if (status >= 400) {
+		const char *labels[1] = {"keyinfo_refused"};
+
+		met_counter_inc(met_counter_get(gw->m_errors, labels));
+	}
+	gw_io_resume(r);
+	gw_io_finish(gw, r);
+}
+
 void
 gw_relay_start(struct gw *gw, struct gw_req *r)
 {
-	gw_relay_acquire(gw, r);
+	if (r->route == GW_RT_MODELS || r->route == GW_RT_USAGE)
+		gw_relay_info(gw, r);
+	else
+		gw_relay_acquire(gw, r);
 }
 
 /* The client-facing error for a refused acquire. */
@@ -191,25 +254,10 @@ static enum gw_err_code
 gw_relay_refusal(
     const struct gw_req *r, const struct proto_sched_acquire_rep *d)
 {
-	switch (d->outcome) {
-	case PROTO_ACQ_AUTH:
-		if (strstr(d->err_message, "disabled") != NULL)
-			return GW_E_API_KEY_DISABLED;
-		if (strstr(d->err_message, "User") != NULL)
-			return GW_E_USER_INACTIVE;
-		return GW_E_INVALID_API_KEY;
-	case PROTO_ACQ_FORBIDDEN:
-		return GW_E_SUBSCRIPTION_INVALID;
-	case PROTO_ACQ_BALANCE:
-		return GW_E_INSUFFICIENT_BALANCE;
-	case PROTO_ACQ_BUSY:
-		return GW_E_CONCURRENCY_LIMIT;
-	case PROTO_ACQ_NO_ACCOUNT:
-		/* After failovers the last upstream failure says more. */
-		return r->switches > 0 ? r->last_err : GW_E_NO_ACCOUNTS;
-	default:
-		return GW_E_INTERNAL;
-	}
+	/* After failovers the last upstream failure says more. */
+	if (d->outcome == PROTO_ACQ_NO_ACCOUNT && r->switches > 0)
+		return r->last_err;
+	return gw_err_from_refusal(d->outcome, d->err_message);
 }
 
 void
@@ -220,6 +268,13 @@ gw_relay_acquired(
 	struct proto_env                env;
 
 	r->acq_inflight = false;
+	if (r->route == GW_RT_MODELS || r->route == GW_RT_USAGE) {
+		if (r->cancelled)
+			gw_io_finish(gw, r);
+		else
+			gw_relay_info_done(gw, r, rv, rep, len);
+		return;
+	}
 	d = xmalloc(sizeof(*d));
 	if (rv == 0)
 		rv = proto_env_unpack(rep, len, &env);

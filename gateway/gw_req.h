@@ -34,6 +34,8 @@ enum gw_route {
 	GW_RT_NONE,
 	GW_RT_MESSAGES,
 	GW_RT_COUNT_TOKENS,
+	GW_RT_MODELS, /* GET /v1/models */
+	GW_RT_USAGE,  /* GET /v1/usage */
 };
 
 enum gw_rstate {

@@ -31,8 +31,8 @@
  * borrow pointers into the input buffer, which must outlive them.  The
  * codecs borrow every pointer they are given and keep none.  Some structs
  * are large (proto_metrics_snapshot_evt is about 100 KiB,
- * proto_sched_acquire_rep about 19 KiB): allocate those on the heap in
- * threads with small stacks.
+ * proto_sched_acquire_rep about 19 KiB, proto_sched_keyinfo_rep about
+ * 18 KiB): allocate those on the heap in threads with small stacks.
  *
  * How to add a message.  (1) Append MSG(NAME, id, sname) to proto.def
  * with an unused id of its group.  (2) Declare struct proto_<sname> below
@@ -209,9 +209,9 @@ struct proto_sched_keyinfo_req {
  * except "".  billing_type is 0 balance, 1 subscription.
  */
 struct proto_sched_keyinfo_rep {
-	int32_t  outcome;                         /* "out" */
-	char     err_type[PROTO_NAME_MAX + 1];    /* "etype" (opt) */
-	char     err_message[PROTO_TEXT_MAX + 1]; /* "emsg" (opt) */
+	int32_t  outcome;                          /* "out" */
+	char     err_type[PROTO_NAME_MAX + 1];     /* "etype" (opt) */
+	char     err_message[PROTO_TEXT_MAX + 1];  /* "emsg" (opt) */
 	char     platform[PROTO_PLATFORM_MAX + 1]; /* "plat" */
 	uint32_t n_models;
 	char     models[PROTO_MODELS_MAX][PROTO_MODEL_MAX + 1]; /* "models" */

@@ -20,6 +20,8 @@ proto_sample_sched(int type, void *msg, unsigned s)
 	struct proto_sched_renew_rep   *np = msg;
 	struct proto_sched_release_req *lq = msg;
 	struct proto_sched_release_rep *lp = msg;
+	struct proto_sched_keyinfo_req *kq = msg;
+	struct proto_sched_keyinfo_rep *kp = msg;
 	unsigned                        i;
 
 	switch (type) {
@@ -92,6 +94,30 @@ proto_sample_sched(int type, void *msg, unsigned s)
 	case MSG_SCHED_RELEASE_REP:
 		lp->released = (s & 1) == 0;
 		PROTO_SAMPLE_STR(lp->state, "limited", s % 100);
+		break;
+	case MSG_SCHED_KEYINFO_REQ:
+		PROTO_SAMPLE_STR(kq->request_id, "req", s);
+		for (i = 0; i < 64; i++)
+			kq->key_hash[i] = "0123456789abcdef"[(i * 5 + s) % 16];
+		snprintf(kq->what, sizeof(kq->what), "%s",
+		    (s & 1) == 0 ? "models" : "usage");
+		break;
+	case MSG_SCHED_KEYINFO_REP:
+		kp->outcome = (int32_t)(s % 7);
+		PROTO_SAMPLE_STR(kp->err_type, "permission_error", s);
+		PROTO_SAMPLE_STR(kp->err_message, proto_sample_utf8, s);
+		PROTO_SAMPLE_STR(kp->platform, "anthropic", s);
+		kp->n_models = 1 + (s * 41) % PROTO_MODELS_MAX;
+		for (i = 0; i < kp->n_models; i++)
+			PROTO_SAMPLE_STR(kp->models[i], "claude-sonnet", s + i);
+		PROTO_SAMPLE_STR(kp->plan_name, proto_sample_utf8, s);
+		snprintf(kp->balance, sizeof(kp->balance), "%u.%010u", 12 + s,
+		    s * 37);
+		kp->billing_type = (int32_t)(s & 1);
+		snprintf(kp->remaining, sizeof(kp->remaining), "%s",
+		    s % 3 == 0       ? "-1"
+		        : s % 3 == 1 ? "0"
+		                     : "123456789012345.5000000001");
 		break;
 	}
 }

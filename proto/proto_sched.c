@@ -1,7 +1,7 @@
 /*
  * proto_sched.c: field tables of the gateway <-> scheduler messages
- * (acquire, renew, release).  The codec itself is in proto_codec.c; this
- * file says which keys each message has, how each is typed and bounded,
+ * (acquire, renew, release, key info).  The codec itself is in proto_codec.c;
+ * this file says which keys each message has, how each is typed and bounded,
  * and which are optional, plus the semantic checks the types cannot say.
  */
 #include "err.h"
@@ -9,19 +9,75 @@
 
 /* The api key hash is a lowercase hex sha256: exactly 64 digits. */
 static int
-proto_sched_check_acquire_req(const void *msg)
+proto_sched_check_key_hash(const char *key_hash)
 {
-	const struct proto_sched_acquire_req *m = msg;
-	size_t                                i;
+	size_t i;
 
-	if (strlen(m->key_hash) != 64)
+	if (strlen(key_hash) != 64)
 		return -ERR_PROTO;
 	for (i = 0; i < 64; i++) {
-		char c = m->key_hash[i];
+		char c = key_hash[i];
 
 		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
 			return -ERR_PROTO;
 	}
+	return 0;
+}
+
+static int
+proto_sched_check_acquire_req(const void *msg)
+{
+	const struct proto_sched_acquire_req *m = msg;
+
+	return proto_sched_check_key_hash(m->key_hash);
+}
+
+static int
+proto_sched_check_keyinfo_req(const void *msg)
+{
+	const struct proto_sched_keyinfo_req *m = msg;
+
+	if (strcmp(m->what, "models") != 0 && strcmp(m->what, "usage") != 0)
+		return -ERR_PROTO;
+	return proto_sched_check_key_hash(m->key_hash);
+}
+
+/*
+ * Money travels as exact decimal text, which the gateway writes into JSON
+ * as a number: "" (no value), or an optional '-', digits, and an optional
+ * '.' followed by digits.  Anything else could not be written verbatim.
+ */
+static bool
+proto_sched_decimal_ok(const char *s)
+{
+	size_t n;
+
+	if (*s == '\0')
+		return true;
+	if (*s == '-')
+		s++;
+	for (n = 0; *s >= '0' && *s <= '9'; s++)
+		n++;
+	if (n == 0)
+		return false;
+	if (*s == '.') {
+		s++;
+		for (n = 0; *s >= '0' && *s <= '9'; s++)
+			n++;
+		if (n == 0)
+			return false;
+	}
+	return *s == '\0';
+}
+
+static int
+proto_sched_check_keyinfo_rep(const void *msg)
+{
+	const struct proto_sched_keyinfo_rep *m = msg;
+
+	if (!proto_sched_decimal_ok(m->balance) ||
+	    !proto_sched_decimal_ok(m->remaining))
+		return -ERR_PROTO;
 	return 0;
 }
 
@@ -104,3 +160,29 @@ static const struct proto_field proto_sched_release_rep_fields[] = {
 };
 #undef T
 PROTO_DESC(sched_release_rep, proto_sched_release_rep_fields, NULL);
+
+#define T struct proto_sched_keyinfo_req
+static const struct proto_field proto_sched_keyinfo_req_fields[] = {
+    PROTO_F_STR(T, "rid", request_id, 0),
+    PROTO_F_STR(T, "key", key_hash, 0),
+    PROTO_F_STR(T, "what", what, 0),
+};
+#undef T
+PROTO_DESC(sched_keyinfo_req, proto_sched_keyinfo_req_fields,
+    proto_sched_check_keyinfo_req);
+
+#define T struct proto_sched_keyinfo_rep
+static const struct proto_field proto_sched_keyinfo_rep_fields[] = {
+    PROTO_F_SCALAR(T, "out", PROTO_K_I32, outcome, 0),
+    PROTO_F_STR(T, "etype", err_type, PROTO_OPT),
+    PROTO_F_STR(T, "emsg", err_message, PROTO_OPT),
+    PROTO_F_STR(T, "plat", platform, 0),
+    PROTO_F_ARR(T, "models", PROTO_K_STR_ARR, models, n_models, 0),
+    PROTO_F_STR(T, "plan", plan_name, 0),
+    PROTO_F_STR(T, "bal", balance, 0),
+    PROTO_F_SCALAR(T, "btype", PROTO_K_I32, billing_type, 0),
+    PROTO_F_STR(T, "rem", remaining, 0),
+};
+#undef T
+PROTO_DESC(sched_keyinfo_rep, proto_sched_keyinfo_rep_fields,
+    proto_sched_check_keyinfo_rep);

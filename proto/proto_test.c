@@ -60,10 +60,12 @@ test_registry(void)
 	T_EQ_INT(MSG_ERROR_REP, 3);
 	T_EQ_INT(MSG_SCHED_ACQUIRE_REQ, 10);
 	T_EQ_INT(MSG_SCHED_RELEASE_REP, 15);
+	T_EQ_INT(MSG_SCHED_KEYINFO_REQ, 16);
+	T_EQ_INT(MSG_SCHED_KEYINFO_REP, 17);
 	T_EQ_INT(MSG_USAGE_EVT, 20);
 	T_EQ_INT(MSG_STATUS_HEARTBEAT_EVT, 24);
 	T_EQ_INT(MSG_REPLAY_REP, 31);
-	T_EQ_INT(ARRAY_SIZE(t_types), 16);
+	T_EQ_INT(ARRAY_SIZE(t_types), 18);
 	T_EQ_STR(proto_msg_name(MSG_SCHED_ACQUIRE_REQ), "SCHED_ACQUIRE_REQ");
 	T_EQ_STR(proto_msg_name(999), "UNKNOWN");
 	T_ASSERT(!proto_msg_known(0));
@@ -302,7 +304,7 @@ test_each_required_key_missing(void)
 			}
 		}
 	}
-	T_EQ_INT(n, 97); /* required keys in all tables */
+	T_EQ_INT(n, 107); /* required keys in all tables */
 	buf_release(&b);
 }
 
@@ -587,6 +589,60 @@ test_semantic_checks(void)
 	memset(&e, 0, sizeof(e));
 	T_EQ_INT(proto_body_pack(&b, MSG_ERROR_REP, &e), -ERR_INVAL);
 	buf_release(&b);
+}
+
+/* Key info: "what" is one of two words; money is exact decimal text. */
+static void
+test_keyinfo_checks(void)
+{
+	static const char *const good[] = {"", "0", "-1", "12.5000000000",
+	    "123456789012345678901234567890.123456789"};
+	static const char *const bad[] = {"-", "1.", ".5", "1e3", "+1", "1,5",
+	    " 1", "0x1", "NaN", "1.2.3", "--1"};
+	struct buf               b;
+	struct t_raw             r;
+	struct proto_sched_keyinfo_req  q;
+	struct proto_sched_keyinfo_rep *p = xcalloc(1, sizeof(*p));
+	size_t                          i;
+
+	buf_init(&b, PROTO_MAX_MSG + 1);
+	T_ASSERT(proto_sample_fill(MSG_SCHED_KEYINFO_REQ, &q, 0));
+	T_EQ_STR(q.what, "models");
+	T_OK(proto_body_pack(&b, MSG_SCHED_KEYINFO_REQ, &q));
+	snprintf(q.what, sizeof(q.what), "Usage");
+	buf_reset(&b);
+	T_EQ_INT(proto_body_pack(&b, MSG_SCHED_KEYINFO_REQ, &q), -ERR_INVAL);
+	T_ASSERT(proto_sample_fill(MSG_SCHED_KEYINFO_REQ, &q, 1));
+	q.key_hash[63] = 'F';
+	T_EQ_INT(proto_body_pack(&b, MSG_SCHED_KEYINFO_REQ, &q), -ERR_INVAL);
+	msgpack_pack_str_with_body(t_raw_begin(&r), "balance", 7);
+	t_edit(
+	    MSG_SCHED_KEYINFO_REQ, "what", r.b.data, r.b.len, NULL, 0, 0, &b);
+	T_EQ_INT(t_decode(MSG_SCHED_KEYINFO_REQ, &b), -ERR_PROTO);
+	buf_release(&r.b);
+
+	for (i = 0; i < ARRAY_SIZE(good); i++) {
+		T_ASSERT(proto_sample_fill(MSG_SCHED_KEYINFO_REP, p, 0));
+		snprintf(p->balance, sizeof(p->balance), "%s", good[i]);
+		snprintf(p->remaining, sizeof(p->remaining), "%s", good[i]);
+		buf_reset(&b);
+		T_OK(proto_body_pack(&b, MSG_SCHED_KEYINFO_REP, p));
+	}
+	for (i = 0; i < ARRAY_SIZE(bad); i++) {
+		T_ASSERT(proto_sample_fill(MSG_SCHED_KEYINFO_REP, p, 0));
+		snprintf(p->remaining, sizeof(p->remaining), "%s", bad[i]);
+		buf_reset(&b);
+		T_EQ_INT(
+		    proto_body_pack(&b, MSG_SCHED_KEYINFO_REP, p), -ERR_INVAL);
+		msgpack_pack_str_with_body(
+		    t_raw_begin(&r), bad[i], strlen(bad[i]));
+		t_edit(MSG_SCHED_KEYINFO_REP, "bal", r.b.data, r.b.len, NULL, 0,
+		    0, &b);
+		T_EQ_INT(t_decode(MSG_SCHED_KEYINFO_REP, &b), -ERR_PROTO);
+		buf_release(&r.b);
+	}
+	buf_release(&b);
+	free(p);
 }
 
 static void
@@ -887,6 +943,6 @@ T_MAIN(T_CASE(test_registry), T_CASE(test_roundtrip_every_type),
     T_CASE(test_each_field_mistyped), T_CASE(test_each_bound_exceeded),
     T_CASE(test_integer_ranges), T_CASE(test_samples_and_doubles),
     T_CASE(test_unknown_keys_and_duplicates), T_CASE(test_semantic_checks),
-    T_CASE(test_pack_refuses_bad_structs), T_CASE(test_total_size_caps),
-    T_CASE(test_envelope), T_CASE(test_reply_error),
-    T_CASE(test_truncated_and_garbage))
+    T_CASE(test_keyinfo_checks), T_CASE(test_pack_refuses_bad_structs),
+    T_CASE(test_total_size_caps), T_CASE(test_envelope),
+    T_CASE(test_reply_error), T_CASE(test_truncated_and_garbage))

@@ -19,6 +19,9 @@
  *   SCHED_RENEW_REQ    extend leases; report the lost ones.
  *   SCHED_RELEASE_REQ  drop a lease (idempotent) and apply the first
  *                      account-state rules (429, 529, 401/402/403).
+ *   SCHED_KEYINFO_REQ  what a key may see: its group's model list or its
+ *                      balance/plan (sched_info.c); no balance check, no
+ *                      slot.
  *
  * Not yet: wait queues (wait_ms is ignored: a full slot answers BUSY at
  * once), sticky sessions, load-aware ordering, proxies, a background slot
@@ -251,6 +254,15 @@ int sched_acct_list(struct pg_conn *conn, int64_t gid, const char *platform,
 void sched_cands_free(struct sched_cand *c, size_t n);
 
 /*
+ * Opens the sealed credentials of c into *pt (owned: free it with
+ * crypto_free_secret(*pt, *ptlen + 1); never log it) and *ptlen.
+ * -ERR_INVAL (or the hex decoder's error) for a malformed bytea text,
+ * -ERR_CRYPTO when the blob does not open with the secret key.
+ */
+int sched_acct_open(struct sched *s, const struct sched_cand *c, uint8_t **pt,
+    size_t *ptlen) WARN_UNUSED;
+
+/*
  * Decrypts candidate c's credentials and, when the account serves model,
  * fills rep's credential ({"type":"apikey","api_key":...} or
  * {"type":"oauth","access_token":...}), base_url, upstream_model and
@@ -283,6 +295,11 @@ int sched_on_acquire(struct sched *s, const struct proto_env *env,
 int sched_on_renew(struct sched *s, const struct proto_env *env,
     struct buf *reply) WARN_UNUSED;
 int sched_on_release(struct sched *s, const struct proto_env *env,
+    struct buf *reply) WARN_UNUSED;
+
+/* ---- sched_info.c: what a key may see (GET /v1/models, /v1/usage) ----- */
+
+int sched_on_keyinfo(struct sched *s, const struct proto_env *env,
     struct buf *reply) WARN_UNUSED;
 
 /* sched_rep.c: the request dispatcher. */

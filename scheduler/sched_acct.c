@@ -106,8 +106,7 @@ sched_cands_free(struct sched_cand *c, size_t n)
 	free(c);
 }
 
-/* Opens the sealed credentials of c: owned plaintext (crypto_free_secret). */
-static int
+int
 sched_acct_open(
     struct sched *s, const struct sched_cand *c, uint8_t **pt, size_t *ptlen)
 {

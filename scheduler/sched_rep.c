@@ -66,6 +66,9 @@ sched_rep_handle(void *arg, const void *req, size_t len, struct buf *reply)
 	case MSG_SCHED_RELEASE_REQ:
 		rv = sched_on_release(s, &env, reply);
 		break;
+	case MSG_SCHED_KEYINFO_REQ:
+		rv = sched_on_keyinfo(s, &env, reply);
+		break;
 	default:
 		log_warn("proto.unexpected_type", LOG_REQ(env.id),
 		    LOG_I64("type", env.type),

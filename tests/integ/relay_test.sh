@@ -38,6 +38,14 @@ t_check "bearer auth accepted (stream above used both headers)" true
 t_eq "count_tokens 200" 200 "$(curl -s -m 10 -o "$T_TMP/body" -w '%{http_code}' "http://127.0.0.1:$GW/v1/messages/count_tokens" -H "authorization: Bearer $KEY" -H 'content-type: application/json' -d "$B")"
 t_check "count_tokens answers input_tokens" test "$(jget 'd["input_tokens"]')" -gt 0
 
+# Model list and the balance probe.
+t_eq "GET /v1/models 200" 200 "$(curl -s -m 10 -o "$T_TMP/body" -w '%{http_code}' "http://127.0.0.1:$GW/v1/models" -H "x-api-key: $KEY")"
+t_check "models list holds claude-sonnet-4-5" test "$(jget '[m["id"] for m in d["data"]].count("claude-sonnet-4-5")')" = 1
+t_eq "GET /v1/usage 200" 200 "$(curl -s -m 10 -o "$T_TMP/body" -w '%{http_code}' "http://127.0.0.1:$GW/v1/usage" -H "authorization: Bearer $KEY")"
+t_eq "usage probe: valid, USD" "True USD" "$(jget 'd["isValid"], d["unit"]' | tr -d "(),'")"
+t_eq "usage probe: exact remaining balance" 100 "$(jget 'd["remaining"]')"
+t_eq "GET /v1/models with a bad key -> 401" 401 "$(curl -s -o "$T_TMP/body" -w '%{http_code}' "http://127.0.0.1:$GW/v1/models" -H "x-api-key: sk-bad")"
+
 # Error matrix.
 t_eq "no key -> 401" 401 "$(curl -s -o "$T_TMP/body" -w '%{http_code}' "http://127.0.0.1:$GW/v1/messages" -d "$B")"
 t_eq "no key -> authentication_error" authentication_error "$(jget 'd["error"]["type"]')"
