@@ -9,134 +9,34 @@
  * way the REP socket delivers them, and every reply is decoded.  Each case
  * seeds its own user, group, key and accounts with SQL (credentials
  * sealed as sub2apictl seals them).  The last case drops the database.
+ * The set-up and the shared seeding helpers live in sched_fixture.h.
  */
 #include <stdio.h>
 #include <unistd.h>
 
 #include "err.h"
-#include "migrate.h"
 #include "sched.h"
+#include "sched_fixture.h"
 #include "t.h"
 
-#define T_SECRET \
-	"000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
 #define T_FAKE_URL "http://127.0.0.1:9/fake-anthropic"
 
-static struct sched      S;
-static struct sched_cfg *T_CFG;
-static struct pg_conn   *DB; /* held by the test for seeding */
-static char              T_DBNAME[64], T_ADMIN_DSN[1024], T_PREFIX[64];
-static bool              T_READY;
-static int               T_SEQ;
-
-/* ---- setup ------------------------------------------------------------ */
-
-static void
-t_admin_exec(const char *sql)
-{
-	struct pg_pool *p;
-	struct pg_conn *c;
-
-	T_OK(pg_pool_new(T_ADMIN_DSN, 1, &p));
-	T_OK(pg_acquire(p, 5000, &c));
-	if (pg_exec_script(c, sql) != 0)
-		t_fail(__FILE__, __LINE__, "%s: %s", sql, pg_errmsg(c));
-	pg_release(c);
-	pg_pool_free(p);
-}
-
-/* The admin DSN with its database name replaced by name. */
-static void
-t_dsn_for(const char *name, char *out, size_t cap)
-{
-	const char *q = strchr(T_ADMIN_DSN, '?');
-	const char *end = q != NULL ? q : T_ADMIN_DSN + strlen(T_ADMIN_DSN);
-	const char *slash = end;
-
-	while (slash > T_ADMIN_DSN && *slash != '/')
-		slash--;
-	if (slash <= T_ADMIN_DSN || slash[-1] == '/')
-		t_fail(__FILE__, __LINE__, "no database in the test DSN");
-	snprintf(out, cap, "%.*s/%s%s", (int)(slash - T_ADMIN_DSN), T_ADMIN_DSN,
-	    name, q != NULL ? q : "");
-}
+static const struct t_fixture T_FIXTURE = {
+    .db_prefix = "sched_test",
+    .redis_prefix = "s2at",
+    .instance = "sched-test",
+    .key_tag = "test",
+    .base_url = T_FAKE_URL,
+    .rds_conns = 4,
+};
 
 static void
 t_setup(void)
 {
-	const char           *dsn = getenv("SUB2API_TEST_DATABASE_URL");
-	const char           *rurl = getenv("SUB2API_TEST_REDIS_URL");
-	const char           *mdir = getenv("SUB2API_MIGRATIONS_DIR");
-	char                  sql[256], db[1024];
-	struct migrate_report rep;
-	struct buf            errs;
-
-	if (T_READY)
-		return;
-	if (dsn == NULL || *dsn == '\0')
-		t_fail(__FILE__, __LINE__,
-		    "SUB2API_TEST_DATABASE_URL is not set (run tests/run.sh)");
-	if (rurl == NULL || *rurl == '\0')
-		t_fail(__FILE__, __LINE__,
-		    "SUB2API_TEST_REDIS_URL is not set (run tests/run.sh)");
-	snprintf(T_ADMIN_DSN, sizeof(T_ADMIN_DSN), "%s", dsn);
-	snprintf(T_DBNAME, sizeof(T_DBNAME), "sched_test_%d", (int)getpid());
-	snprintf(T_PREFIX, sizeof(T_PREFIX), "s2at%d:", (int)getpid());
-	snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s", T_DBNAME);
-	t_admin_exec(sql);
-	snprintf(sql, sizeof(sql), "CREATE DATABASE %s", T_DBNAME);
-	t_admin_exec(sql);
-	t_dsn_for(T_DBNAME, db, sizeof(db));
-
-	setenv("SUB2API_SCHEDULER_DATABASE_URL", db, 1);
-	setenv("SUB2API_SCHEDULER_REDIS_URL", rurl, 1);
-	setenv("SUB2API_SCHEDULER_SECRET_KEY", T_SECRET, 1);
-	setenv("SUB2API_SCHEDULER_REDIS_PREFIX", T_PREFIX, 1);
-	setenv("SUB2API_SCHEDULER_ANTHROPIC_BASE_URL", T_FAKE_URL, 1);
-	buf_init(&errs, CFG_ERR_MAX);
-	if (sched_cfg_load(NULL, &T_CFG, &errs) != 0)
-		t_fail(__FILE__, __LINE__, "config: %s", buf_str(&errs));
-	buf_release(&errs);
-
-	memset(&S, 0, sizeof(S));
-	S.cfg = T_CFG;
-	snprintf(S.svc.instance, sizeof(S.svc.instance), "sched-test");
-	T_OK(pg_pool_new(T_CFG->database_url, 4, &S.pg));
-	T_OK(rds_pool_new(T_CFG->redis_url, 4, 2000, &S.rds));
-	T_OK(sched_core_init(&S));
-	T_ASSERT(S.key_ok);
-	T_OK(pg_acquire(S.pg, 5000, &DB));
-	if (migrate_run(DB, mdir != NULL ? mdir : "migrations", &rep) != 0)
-		t_fail(__FILE__, __LINE__, "migrate: %s %s", rep.file, rep.msg);
-	T_READY = true;
+	t_fixture_setup(&T_FIXTURE);
 }
 
 /* ---- seeding ---------------------------------------------------------- */
-
-/* Runs sql with params and returns the first column of the first row. */
-static int64_t
-t_sql(const char *sql, int n, const char *const *params)
-{
-	PGresult *res;
-	int64_t   v = 0;
-
-	if (pg_exec(DB, sql, n, params, &res) != 0)
-		t_fail(__FILE__, __LINE__, "%s: %s", sql, pg_errmsg(DB));
-	if (PQntuples(res) > 0 && PQnfields(res) > 0)
-		v = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-	PQclear(res);
-	return v;
-}
-
-static int64_t
-t_sql1(const char *sql, int64_t a)
-{
-	char        s[24];
-	const char *p[1] = {s};
-
-	snprintf(s, sizeof(s), "%lld", (long long)a);
-	return t_sql(sql, 1, p);
-}
 
 static int64_t
 t_user(const char *balance, int conc)
@@ -165,43 +65,16 @@ t_group(const char *platform, const char *rate, bool subscription)
 	    4, p);
 }
 
-/* A key of user uid in group gid (0: none); its hash into hash. */
-static int64_t
-t_key(int64_t uid, int64_t gid, char *hash)
-{
-	char        raw[80], u[24], g[24];
-	const char *p[3] = {hash, u, gid != 0 ? g : NULL};
-
-	snprintf(raw, sizeof(raw), "sk-test-%d-%d", (int)getpid(), ++T_SEQ);
-	crypto_sha256_hex(raw, strlen(raw), hash);
-	snprintf(u, sizeof(u), "%lld", (long long)uid);
-	snprintf(g, sizeof(g), "%lld", (long long)gid);
-	return t_sql("INSERT INTO api_keys (key_hash, key_prefix, user_id,"
-	             " group_id) VALUES ($1, 'sk-test', $2::bigint,"
-	             " $3::bigint) RETURNING id",
-	    3, p);
-}
-
 static int64_t
 t_account(int64_t gid, const char *platform, const char *type,
     const char *creds, int conc, int prio)
 {
-	char        id[24], aad[96], c[16], pr[16], g[24], *hex;
+	char        id[24], c[16], pr[16], g[24], *hex;
 	const char *p[7];
-	uint8_t    *blob;
-	size_t      blen;
 	int64_t     aid;
 
-	aid = t_sql("SELECT nextval(pg_get_serial_sequence('accounts', 'id'))",
-	    0, NULL);
+	aid = t_account_seal(creds, &hex);
 	snprintf(id, sizeof(id), "%lld", (long long)aid);
-	snprintf(aad, sizeof(aad), CRYPTO_AAD_ACCOUNT_FMT, (long long)aid);
-	T_OK(crypto_seal(
-	    &S.key, aad, strlen(aad), creds, strlen(creds), &blob, &blen));
-	hex = xmalloc(2 * blen + 3);
-	memcpy(hex, "\\x", 2);
-	T_OK(crypto_hex_encode(blob, blen, hex + 2, 2 * blen + 1));
-	free(blob);
 	snprintf(c, sizeof(c), "%d", conc);
 	snprintf(pr, sizeof(pr), "%d", prio);
 	snprintf(g, sizeof(g), "%lld", (long long)gid);
@@ -883,45 +756,12 @@ test_no_secret_and_malformed(void)
 	buf_release(&reply);
 }
 
-/* Deletes every Redis key of this run (SCAN over the prefix). */
-static void
-t_redis_clean(void)
-{
-	redisReply *r, *d;
-	char        cursor[32] = "0", pat[80];
-	size_t      i;
-
-	snprintf(pat, sizeof(pat), "%s*", T_PREFIX);
-	do {
-		T_OK(rds_cmd(
-		    S.rds, &r, "SCAN %s MATCH %s COUNT 1000", cursor, pat));
-		T_ASSERT(r->type == REDIS_REPLY_ARRAY && r->elements == 2);
-		snprintf(cursor, sizeof(cursor), "%s", r->element[0]->str);
-		for (i = 0; i < r->element[1]->elements; i++) {
-			T_OK(rds_cmd(S.rds, &d, "DEL %s",
-			    r->element[1]->element[i]->str));
-			freeReplyObject(d);
-		}
-		freeReplyObject(r);
-	} while (strcmp(cursor, "0") != 0);
-}
-
 static void
 test_zz_teardown(void)
 {
-	char sql[128];
-
 	t_setup();
 	t_redis_clean();
-	pg_release(DB);
-	sched_core_release(&S);
-	pg_pool_free(S.pg);
-	rds_pool_free(S.rds);
-	sched_cfg_free(T_CFG);
-	snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s WITH (FORCE)",
-	    T_DBNAME);
-	t_admin_exec(sql);
-	T_READY = false;
+	t_fixture_teardown();
 }
 
 T_MAIN(T_CASE(test_acquire_ok), T_CASE(test_default_group), T_CASE(test_auth),

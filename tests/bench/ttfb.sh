@@ -22,14 +22,19 @@ export SUB2API_TEST_DATABASE_URL=postgresql://postgres@127.0.0.1:55432/postgres
 export SUB2API_TEST_REDIS_URL=redis://127.0.0.1:56379
 export SUB2API_LOG_LEVEL=warn
 . tests/integ/gwstack.sh
-gws_up 18480 >/dev/null
+gws_up 18480 >"$T_TMP/up.log"
+if grep -q '^FAIL' "$T_TMP/up.log"; then
+	cat "$T_TMP/up.log"
+	echo "the stack did not come up; no figures"
+	exit 1
+fi
 psql -qAt "$DB" -c "UPDATE users SET concurrency = 1000; UPDATE accounts SET concurrency = 1000" >/dev/null
 
 BODY='{"model":"claude-sonnet-4-5","max_tokens":64,"stream":true,"messages":[{"role":"user","content":"hi"}]}'
-one() { # one URL: prints time_starttransfer in ms
-	curl -s -o /dev/null -w '%{time_starttransfer}\n' "$1" \
+one() { # one URL: prints "status time_starttransfer_ms"
+	curl -s -o /dev/null -w '%{http_code} %{time_starttransfer}\n' "$1" \
 		-H "x-api-key: $KEY" -H 'content-type: application/json' -d "$BODY" |
-		awk '{printf "%.3f\n", $1 * 1000}'
+		awk '{printf "%s %.3f\n", $1, $2 * 1000}'
 }
 export -f one
 export KEY BODY
@@ -55,7 +60,11 @@ print("|---|---|---|---|---|---|")
 for c in (1, 32):
     row = {}
     for path in ("direct", "gateway"):
-        v = [float(x) for x in open(os.path.join(d, f"{path}-{c}.txt")) if x.strip()]
+        rows = [x.split() for x in open(os.path.join(d, f"{path}-{c}.txt")) if x.strip()]
+        bad = [r for r in rows if r[0] != "200"]
+        if bad:
+            sys.exit(f"{path} at concurrency {c}: {len(bad)} of {len(rows)} requests failed (status {bad[0][0]}); no figures")
+        v = [float(r[1]) for r in rows]
         row[path] = {"n": len(v), "median_ms": statistics.median(v), "p99_ms": pct(v, 99)}
     res[str(c)] = row
     for path in ("direct", "gateway"):
