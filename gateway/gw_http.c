@@ -156,7 +156,8 @@ gw_http_query_cb(void *arg, const char *name)
 
 /*
  * Client headers the upstream request may carry (gw_anth_build_headers()
- * applies the exact whitelist); keeping only these bounds the copy.
+ * applies the exact whitelist), plus the Claude Code session header that
+ * keys sticky sessions; keeping only these bounds the copy.
  */
 static bool
 gw_http_forwardable(const char *name)

@@ -15,6 +15,7 @@
 #include "gw.h"
 #include "gw_info.h"
 #include "gw_io.h"
+#include "gw_session.h"
 #include "log.h"
 
 #define GW_RELAY_ENV_MAX (64 * 1024)
@@ -100,6 +101,7 @@ gw_relay_acquire(struct gw *gw, struct gw_req *r)
 	(void)str_copy(q.key_hash, sizeof(q.key_hash), r->key_hash);
 	snprintf(q.platform, sizeof(q.platform), "anthropic");
 	(void)str_copy(q.model, sizeof(q.model), r->areq.model);
+	(void)str_copy(q.session_hash, sizeof(q.session_hash), r->session);
 	q.stream = r->areq.stream;
 	(void)str_copy(q.client_ip, sizeof(q.client_ip), r->client_ip);
 	(void)str_copy(q.user_agent, sizeof(q.user_agent), r->user_agent);
@@ -243,10 +245,16 @@ gw_relay_info_done(
 void
 gw_relay_start(struct gw *gw, struct gw_req *r)
 {
-	if (r->route == GW_RT_MODELS || r->route == GW_RT_USAGE)
+	if (r->route == GW_RT_MODELS || r->route == GW_RT_USAGE) {
 		gw_relay_info(gw, r);
-	else
-		gw_relay_acquire(gw, r);
+		return;
+	}
+	/* The sticky-session key, once; failover attempts keep it. */
+	if (gw_session_hash(&r->areq,
+	        gw_anth_hdrs_get(&r->client_hdrs, "x-claude-code-session-id"),
+	        r->session) != 0)
+		r->session[0] = '\0';
+	gw_relay_acquire(gw, r);
 }
 
 /* The client-facing error for a refused acquire. */

@@ -61,13 +61,14 @@ struct gw_req {
 	bool                   io_active; /* (mu) the io side holds it */
 
 	/* The request as received (http until GW_R_SCHED, then io). */
-	struct buf          body;
-	bool                too_big;
-	char                key_hash[65];
-	char                client_ip[PROTO_IP_MAX + 1];
-	char                user_agent[PROTO_UA_MAX + 1];
-	char                query[256];
-	struct gw_anth_req  areq;
+	struct buf         body;
+	bool               too_big;
+	char               key_hash[65];
+	char               session[33]; /* (io) sticky-session key, "" = none */
+	char               client_ip[PROTO_IP_MAX + 1];
+	char               user_agent[PROTO_UA_MAX + 1];
+	char               query[256];
+	struct gw_anth_req areq;
 	struct gw_anth_hdrs client_hdrs; /* the forwardable ones */
 
 	/* The scheduler's decision and the failover bookkeeping (io). */

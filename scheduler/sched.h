@@ -23,10 +23,16 @@
  *                      balance/plan (sched_info.c); no balance check, no
  *                      slot.
  *
+ * Sticky sessions and the load-aware choice live in the acquire script
+ * (sched_slots.c): a request with a session hash goes back to the account
+ * its session is bound to, and otherwise to the least loaded account of
+ * the best priority.
+ *
  * Not yet: wait queues (wait_ms is ignored: a full slot answers BUSY at
- * once), sticky sessions, load-aware ordering, proxies, a background slot
- * sweeper (not needed: every script call first drops the expired members
- * of the sets it touches, and idle sets expire by PEXPIRE).
+ * once, and a session whose bound account is full is served elsewhere
+ * without waiting for it), proxies, a background slot sweeper (not
+ * needed: every script call first drops the expired members of the sets
+ * it touches, and idle sets expire by PEXPIRE).
  */
 #ifndef SCHED_H
 #define SCHED_H
@@ -59,6 +65,10 @@
 	    "the service runs but is not ready and acquires fail.")            \
 	X(lease_ttl, CFG_DUR, "60s", 1000, 3600000, NULL, 0,                   \
 	    "Lifetime of a concurrency lease unless renewed.")                 \
+	X(sticky_ttl, CFG_DUR, "1h", 0, 604800000, NULL, 0,                    \
+	    "Lifetime of a session's account binding, refreshed on each hit "  \
+	    "(0: no sticky sessions). The admin-settable TTL of the webui "    \
+	    "settings will override it once settings reach the scheduler.")    \
 	X(key_cache_ttl, CFG_DUR, "30s", 0, 3600000, NULL, 0,                  \
 	    "How long a resolved API key is cached (0: no cache).")            \
 	X(key_cache_neg_ttl, CFG_DUR, "5s", 0, 600000, NULL, 0,                \
@@ -192,7 +202,8 @@ int sched_rate_micro(const char *s, int64_t *out) WARN_UNUSED;
 
 /* ---- sched_slots.c: concurrency leases in Redis ---------------------- */
 
-#define SCHED_BATCH_MAX 16 /* candidate accounts per acquire script call */
+/* Candidate accounts per acquire script call: all of them, in one call. */
+#define SCHED_BATCH_MAX 64
 
 /* The scripts' source; their contracts are described in sched_slots.c. */
 extern const char sched_lua_acquire[];
@@ -200,21 +211,60 @@ extern const char sched_lua_renew[];
 extern const char sched_lua_release[];
 
 enum sched_slot_result {
-	SCHED_SLOT_OK = 1,        /* *index is the candidate that fit */
+	SCHED_SLOT_OK = 1,        /* index is the candidate that fit */
 	SCHED_SLOT_USER_FULL = 0, /* the user's slots are all held */
 	SCHED_SLOT_ACCT_FULL = -1 /* every candidate account is full */
 };
 
+/* What the acquire script did with the session binding. */
+enum sched_sticky_result {
+	SCHED_STICKY_NONE = 0,    /* no session, or sticky_ttl 0 */
+	SCHED_STICKY_HIT = 1,     /* the bound account was taken, TTL renewed */
+	SCHED_STICKY_BOUND = 2,   /* no binding: the chosen account was bound */
+	SCHED_STICKY_REBOUND = 3, /* bound account not a candidate: rebound */
+	SCHED_STICKY_KEPT = 4     /* bound account full or excluded: another
+	                             one serves, the binding stays */
+};
+
 /*
- * Holds one slot of user uid (limit ulimit, 0: unlimited) and one of the
- * first account of aids[0..n) (limits alimits, 0: unlimited; n <=
- * SCHED_BATCH_MAX) with room, under lease id lease for ttl_ms, in one
- * script call.  *result is an enum sched_slot_result; *index the
- * candidate taken.  0, or the Redis error.
+ * One acquire: user uid (limit ulimit, 0: unlimited) and the candidates
+ * aids[0..n) (limits alimits, 0: unlimited; priorities prios, ascending
+ * in candidate order; n <= SCHED_BATCH_MAX) in their SQL order.
+ * sticky_key (NULL: no session) names the binding, kept sticky_ttl_ms;
+ * excl[0..nexcl) are the request's excluded accounts, which a binding
+ * never hands out.  Every pointer is borrowed.
  */
-int sched_slots_acquire(struct sched *s, const char *lease, int64_t ttl_ms,
-    int64_t uid, int32_t ulimit, const int64_t *aids, const int32_t *alimits,
-    size_t n, int *result, size_t *index) WARN_UNUSED;
+struct sched_slot_req {
+	const char    *lease;
+	int64_t        ttl_ms;
+	int64_t        uid;
+	int32_t        ulimit;
+	const int64_t *aids;
+	const int32_t *alimits;
+	const int32_t *prios;
+	size_t         n;
+	const char    *sticky_key;
+	int64_t        sticky_ttl_ms;
+	const int64_t *excl;
+	size_t         nexcl;
+};
+
+struct sched_slot_res {
+	int    result; /* enum sched_slot_result */
+	size_t index;  /* the candidate taken, when SCHED_SLOT_OK */
+	int    sticky; /* enum sched_sticky_result */
+};
+
+/*
+ * Holds one user slot and one account slot under lease id r->lease for
+ * r->ttl_ms, choosing the account in one script call: the session's
+ * bound account when it is a candidate with room, else among the
+ * candidates of the best priority with room the lowest load (held slots
+ * / concurrency), ties to the earlier (less recently used) candidate.
+ * 0 with *out filled, or the Redis error.
+ */
+int sched_slots_acquire(struct sched *s, const struct sched_slot_req *r,
+    struct sched_slot_res *out) WARN_UNUSED;
 
 /*
  * Extends leases[0..n) (n <= PROTO_LEASES_MAX) to now + ttl_ms in both of
@@ -238,6 +288,7 @@ int sched_slots_release(
 struct sched_cand {
 	int64_t id;
 	int32_t concurrency;
+	int32_t priority; /* filled by sched_sticky_priorities() */
 	char    type[PROTO_NAME_MAX + 1];
 	char   *creds_enc_hex; /* owned: bytea text "\x..." */
 };
@@ -287,6 +338,24 @@ int sched_acct_touch(struct pg_conn *conn, int64_t aid) WARN_UNUSED;
 int sched_acct_outcome(struct sched *s, struct pg_conn *conn, int64_t aid,
     int32_t status, int64_t reset_unix, int64_t retry_after_s,
     char *state) WARN_UNUSED;
+
+/* ---- sched_sticky.c: session bindings ------------------------------- */
+
+/*
+ * The binding key of a session: "<prefix>sticky:<platform>:<gid>:<hash>"
+ * into out (cap bytes).  -ERR_INVAL for an empty hash or one with bytes
+ * outside [0-9A-Za-z_-], -ERR_TOOBIG when it does not fit.
+ */
+int sched_sticky_key(struct sched *s, const char *platform, int64_t gid,
+    const char *hash, char *out, size_t cap) WARN_UNUSED;
+
+/*
+ * Fills c[i].priority of c[0..n) with one query by primary key (an
+ * account gone meanwhile keeps priority 0).  Temporary: sched_acct_list()
+ * does not select the priority yet; once it does, this call goes.
+ */
+int sched_sticky_priorities(
+    struct pg_conn *conn, struct sched_cand *c, size_t n) WARN_UNUSED;
 
 /* ---- sched_acquire.c / sched_release.c: the handlers ------------------ */
 

@@ -2,9 +2,11 @@
  * sched_acquire.c: SCHED_ACQUIRE_REQ, the hot path.
  *
  * decode -> key (cache or one query) -> eligibility -> candidates (one
- * query) -> model filter (decrypting each candidate's credentials) ->
- * one Lua call per SCHED_BATCH_MAX candidates holding a user slot and an
- * account slot -> the winner's credential -> last_used_at -> reply.
+ * query, plus one for their priorities until the candidate query selects
+ * them) -> model filter (decrypting each candidate's credentials) -> one
+ * Lua call that honours the session binding, picks the least loaded
+ * account of the best priority and holds a user slot and an account slot
+ * -> the winner's credential -> last_used_at -> reply.
  *
  * Every refusal is an ACQUIRE_REP with an outcome, an error type of the
  * Anthropic error vocabulary and a message for the client; an ERROR_REP
@@ -17,7 +19,7 @@
 #include "log.h"
 #include "sched.h"
 
-#define SCHED_CANDS_MAX 64 /* accounts looked at per acquire */
+#define SCHED_CANDS_MAX SCHED_BATCH_MAX /* accounts looked at per acquire */
 
 static void
 sched_deny(struct proto_sched_acquire_rep *rep, int outcome, const char *etype,
@@ -85,83 +87,120 @@ sched_lease_id(const char *rid, char *out)
 	return 0;
 }
 
+/* Logs what the script did with the session binding (debug). */
+static void
+sched_sticky_log(const struct proto_sched_acquire_req *req,
+    const struct sched_slot_res *res, int64_t aid)
+{
+	static const char *const names[] = {
+	    [SCHED_STICKY_NONE] = "none",
+	    [SCHED_STICKY_HIT] = "hit",
+	    [SCHED_STICKY_BOUND] = "bound",
+	    [SCHED_STICKY_REBOUND] = "rebound",
+	    [SCHED_STICKY_KEPT] = "kept",
+	};
+
+	if (res->sticky <= SCHED_STICKY_NONE ||
+	    (size_t)res->sticky >= ARRAY_SIZE(names))
+		return;
+	log_debug("sched.sticky", LOG_REQ(req->request_id),
+	    LOG_STR("sticky", names[res->sticky]), LOG_I64("account", aid));
+}
+
 /*
- * Tries the supported candidates in order, SCHED_BATCH_MAX per script
- * call; fills rep for the winner or sets the refusal.
+ * Offers every candidate serving the model to one script call, which
+ * honours the session binding and picks the least loaded account of the
+ * best priority; fills rep for the winner or sets the refusal.
  */
 static void
 sched_take(struct sched *s, const struct proto_sched_acquire_req *req,
     const struct sched_key *k, struct sched_cand *c, size_t n,
     struct proto_sched_acquire_rep *rep)
 {
-	int64_t aids[SCHED_BATCH_MAX];
-	int32_t lims[SCHED_BATCH_MAX];
-	size_t  idx[SCHED_BATCH_MAX];
-	size_t  i = 0, nb, supported = 0, won;
-	int     rv, result;
+	int64_t               aids[SCHED_BATCH_MAX];
+	int32_t               lims[SCHED_BATCH_MAX], prios[SCHED_BATCH_MAX];
+	size_t                idx[SCHED_BATCH_MAX];
+	char                  skey[256];
+	struct sched_slot_req sr = {0};
+	struct sched_slot_res res;
+	size_t                i, nb = 0;
+	int                   rv;
 
+	ASSERT(n <= SCHED_BATCH_MAX);
 	if (sched_lease_id(req->request_id, rep->lease_id) != 0) {
 		sched_internal(rep);
 		return;
 	}
-	while (i < n) {
-		for (nb = 0; i < n && nb < SCHED_BATCH_MAX; i++) {
-			rv = sched_acct_prepare(
-			    s, &c[i], k->platform, req->model, rep);
-			if (rv != 0)
-				continue;
-			aids[nb] = c[i].id;
-			lims[nb] = c[i].concurrency;
-			idx[nb++] = i;
-		}
-		memset(rep->credential, 0, sizeof(rep->credential));
-		rep->credential_len = 0;
-		if (nb == 0)
-			break;
-		supported += nb;
-		rv = sched_slots_acquire(s, rep->lease_id, s->cfg->lease_ttl,
-		    k->user_id, k->user_concurrency, aids, lims, nb, &result,
-		    &won);
-		if (rv != 0) {
-			log_warn("sched.slots_failed", LOG_ERR(rv));
-			sched_internal(rep);
-			return;
-		}
-		if (result == SCHED_SLOT_USER_FULL) {
-			sched_deny(rep, PROTO_ACQ_BUSY, "rate_limit_error",
-			    "Concurrency limit exceeded for user, please "
-			    "retry later");
-			return;
-		}
-		if (result != SCHED_SLOT_OK)
+	for (i = 0; i < n; i++) {
+		rv = sched_acct_prepare(s, &c[i], k->platform, req->model, rep);
+		if (rv != 0)
 			continue;
-		rv = sched_acct_prepare(
-		    s, &c[idx[won]], k->platform, req->model, rep);
-		if (rv != 0) {
-			bool held;
-
-			/* Changed under us: give the slots back. */
-			if (sched_slots_release(
-			        s, rep->lease_id, aids[won], &held) != 0)
-				log_warn("sched.slots_release_failed");
-			sched_internal(rep);
-			return;
-		}
-		rep->outcome = PROTO_ACQ_OK;
-		rep->lease_ttl_ms = (uint32_t)s->cfg->lease_ttl;
+		aids[nb] = c[i].id;
+		lims[nb] = c[i].concurrency;
+		prios[nb] = c[i].priority;
+		idx[nb++] = i;
+	}
+	memset(rep->credential, 0, sizeof(rep->credential));
+	rep->credential_len = 0;
+	if (nb == 0) {
+		sched_deny(rep, PROTO_ACQ_NO_ACCOUNT, "api_error",
+		    n > 0 ? "No available accounts: no account supports the "
+		            "requested model"
+		          : "No available accounts");
 		return;
 	}
-	if (supported == 0 && n > 0)
-		sched_deny(rep, PROTO_ACQ_NO_ACCOUNT, "api_error",
-		    "No available accounts: no account supports the "
-		    "requested model");
-	else if (supported == 0)
-		sched_deny(rep, PROTO_ACQ_NO_ACCOUNT, "api_error",
-		    "No available accounts");
-	else
+	sr.lease = rep->lease_id;
+	sr.ttl_ms = s->cfg->lease_ttl;
+	sr.uid = k->user_id;
+	sr.ulimit = k->user_concurrency;
+	sr.aids = aids;
+	sr.alimits = lims;
+	sr.prios = prios;
+	sr.n = nb;
+	sr.excl = req->excluded;
+	sr.nexcl = req->n_excluded;
+	sr.sticky_ttl_ms = s->cfg->sticky_ttl;
+	if (req->session_hash[0] != '\0' && s->cfg->sticky_ttl > 0) {
+		rv = sched_sticky_key(s, k->platform, k->group_id,
+		    req->session_hash, skey, sizeof(skey));
+		if (rv == 0)
+			sr.sticky_key = skey;
+		else
+			log_debug("sched.session_hash_ignored",
+			    LOG_REQ(req->request_id), LOG_ERR(rv));
+	}
+	rv = sched_slots_acquire(s, &sr, &res);
+	if (rv != 0) {
+		log_warn("sched.slots_failed", LOG_ERR(rv));
+		sched_internal(rep);
+		return;
+	}
+	if (res.result == SCHED_SLOT_USER_FULL) {
+		sched_deny(rep, PROTO_ACQ_BUSY, "rate_limit_error",
+		    "Concurrency limit exceeded for user, please retry later");
+		return;
+	}
+	if (res.result != SCHED_SLOT_OK) {
 		sched_deny(rep, PROTO_ACQ_BUSY, "rate_limit_error",
 		    "Concurrency limit exceeded for account, please retry "
 		    "later");
+		return;
+	}
+	sched_sticky_log(req, &res, aids[res.index]);
+	rv = sched_acct_prepare(
+	    s, &c[idx[res.index]], k->platform, req->model, rep);
+	if (rv != 0) {
+		bool held;
+
+		/* Changed under us: give the slots back. */
+		if (sched_slots_release(
+		        s, rep->lease_id, aids[res.index], &held) != 0)
+			log_warn("sched.slots_release_failed");
+		sched_internal(rep);
+		return;
+	}
+	rep->outcome = PROTO_ACQ_OK;
+	rep->lease_ttl_ms = (uint32_t)s->cfg->lease_ttl;
 }
 
 /* The decision for req, written into rep (zeroed by the caller). */
@@ -205,6 +244,8 @@ sched_acquire(struct sched *s, const struct proto_sched_acquire_req *req,
 	}
 	rv = sched_acct_list(conn, k.group_id, k.platform, req->excluded,
 	    req->n_excluded, SCHED_CANDS_MAX, &c, &n);
+	if (rv == 0)
+		rv = sched_sticky_priorities(conn, c, n);
 	if (rv != 0) {
 		sched_internal(rep);
 		goto out;

@@ -10,15 +10,40 @@
  *                        for renew (whose request names leases only); it
  *                        expires with the lease
  *
+ *   P sticky:<platform>:<gid>:<session hash>
+ *                        string: the account id a session is bound to,
+ *                        expiring sticky_ttl after its last hit; the
+ *                        group and platform of the API key namespace it,
+ *                        so users of different groups never share one
+ *
  * Each operation is one script, so one round trip and atomic:
  *
- *   acquire  KEYS = user set, lease record, account set 1..n
- *            ARGV = lease, ttl_ms, user limit, uid, then (aid, limit) per
- *                   candidate, in the order to try (limit 0: unlimited)
- *            drops expired members of each set it looks at, then holds
- *            the user slot and the first candidate's slot with room (both
- *            or neither); returns {1, j} (candidate j, from 1), {0, 0}
- *            (user full) or {-1, 0} (every candidate full)
+ *   acquire  KEYS = user set, lease record, sticky key (any name when
+ *                   there is no session)
+ *            ARGV = lease, ttl_ms, user limit, uid, prefix, sticky ttl_ms
+ *                   (0: no session or sticky off), the candidates as one
+ *                   string "aid limit priority ..." in SQL order (limit
+ *                   0: unlimited), the excluded ids as " id id ... "
+ *            drops expired members of each set it looks at; refuses when
+ *            the user is full; then, with a binding: a bound account that
+ *            is excluded is left bound but not taken; one that is no
+ *            candidate (unschedulable, rate-limited, model unsupported,
+ *            gone) loses its binding; one that is a candidate with room
+ *            is taken and its binding's TTL renewed; one that is full
+ *            keeps its binding while another candidate serves this
+ *            request (waiting for it comes with the wait queues).
+ *            Otherwise the choice is the lowest load (held / limit,
+ *            compared exactly; unlimited counts as limit 1e9) among the
+ *            candidates with room of the first priority that has any,
+ *            ties to the earlier candidate (least recently used); a
+ *            session without a (live) binding is then bound to it for
+ *            the sticky ttl.  Holds the user slot and the account slot
+ *            (both or neither) and returns {1, j, st} (candidate j, from
+ *            1), {0, 0, 0} (user full) or {-1, 0, st} (every candidate
+ *            full), st an enum sched_sticky_result.  Two first requests
+ *            of one session cannot both bind: scripts run one at a time.
+ *            Account set keys are built from the prefix inside the
+ *            script, like renew's and release's.
  *   renew    KEYS = lease record per lease; ARGV = ttl_ms, prefix, lease
  *            per lease; returns 1 (extended in both sets) or 0 (lost: the
  *            record, or a live member in either set, is gone; what is left
@@ -53,25 +78,75 @@
 	"end\n"
 
 const char sched_lua_acquire[] =
-    "local TTLARG = 2\n" SCHED_LUA_NOW "local function room(key, limit)\n"
+    "local TTLARG = 2\n" SCHED_LUA_NOW "local function load(key)\n"
     "  redis.call('ZREMRANGEBYSCORE', key, '-inf', now)\n"
-    "  if limit <= 0 then return true end\n"
-    "  return redis.call('ZCARD', key) < limit\n"
+    "  return redis.call('ZCARD', key)\n"
     "end\n"
-    "if not room(KEYS[1], tonumber(ARGV[3])) then return {0, 0} end\n"
-    "for j = 1, #KEYS - 2 do\n"
-    "  local k = KEYS[2 + j]\n"
-    "  if room(k, tonumber(ARGV[4 + 2 * j])) then\n"
-    "    redis.call('ZADD', KEYS[1], exp, ARGV[1])\n"
-    "    redis.call('ZADD', k, exp, ARGV[1])\n"
-    "    keep(KEYS[1])\n"
-    "    keep(k)\n"
-    "    redis.call('HSET', KEYS[2], 'u', ARGV[4], 'a', ARGV[3 + 2 * j])\n"
-    "    redis.call('PEXPIRE', KEYS[2], ttl)\n"
-    "    return {1, j}\n"
+    "local ulim = tonumber(ARGV[3])\n"
+    "if ulim > 0 and load(KEYS[1]) >= ulim then return {0, 0, 0} end\n"
+    "local c = {}\n"
+    "for a, l, p in string.gmatch(ARGV[7], '(%d+) (%-?%d+) (%-?%d+)') do\n"
+    "  c[#c + 1] = {a = a, l = tonumber(l), p = tonumber(p),\n"
+    "    k = ARGV[5] .. 'slots:acct:' .. a}\n"
+    "end\n"
+    "local function fits(x)\n"
+    "  if x.n == nil then x.n = load(x.k) end\n"
+    "  return x.l <= 0 or x.n < x.l\n"
+    "end\n"
+    "local function lim(x)\n"
+    "  if x.l <= 0 then return 1e9 end\n"
+    "  return x.l\n"
+    "end\n"
+    "local function take(j, st)\n"
+    "  local x = c[j]\n"
+    "  redis.call('ZADD', KEYS[1], exp, ARGV[1])\n"
+    "  redis.call('ZADD', x.k, exp, ARGV[1])\n"
+    "  keep(KEYS[1])\n"
+    "  keep(x.k)\n"
+    "  redis.call('HSET', KEYS[2], 'u', ARGV[4], 'a', x.a)\n"
+    "  redis.call('PEXPIRE', KEYS[2], ttl)\n"
+    "  return {1, j, st}\n"
+    "end\n"
+    "local sttl = tonumber(ARGV[6])\n"
+    "local st = 0\n"
+    "if sttl > 0 then\n"
+    "  local b = redis.call('GET', KEYS[3])\n"
+    "  st = 2\n"
+    "  if b and string.find(ARGV[8], ' ' .. b .. ' ', 1, true) then\n"
+    "    st = 4\n"
+    "  elseif b then\n"
+    "    local bj = nil\n"
+    "    for j = 1, #c do\n"
+    "      if c[j].a == b then bj = j break end\n"
+    "    end\n"
+    "    if bj == nil then\n"
+    "      redis.call('DEL', KEYS[3])\n"
+    "      st = 3\n"
+    "    elseif fits(c[bj]) then\n"
+    "      redis.call('PEXPIRE', KEYS[3], sttl)\n"
+    "      return take(bj, 1)\n"
+    "    else\n"
+    "      st = 4\n"
+    "    end\n"
     "  end\n"
     "end\n"
-    "return {-1, 0}\n";
+    "local best = nil\n"
+    "local j = 1\n"
+    "while j <= #c and best == nil do\n"
+    "  local e = j\n"
+    "  while e <= #c and c[e].p == c[j].p do\n"
+    "    local x = c[e]\n"
+    "    if fits(x) and (best == nil or\n"
+    "        x.n * lim(c[best]) < c[best].n * lim(x)) then best = e end\n"
+    "    e = e + 1\n"
+    "  end\n"
+    "  j = e\n"
+    "end\n"
+    "if best == nil then return {-1, 0, st} end\n"
+    "if st == 2 or st == 3 then\n"
+    "  redis.call('SET', KEYS[3], c[best].a, 'PX', sttl)\n"
+    "end\n"
+    "return take(best, st)\n";
 
 const char sched_lua_renew[] =
     "local TTLARG = 1\n" SCHED_LUA_NOW "local out = {}\n"
@@ -114,61 +189,99 @@ const char sched_lua_release[] =
 
 #define SCHED_KEY_MAX 192
 
-int
-sched_slots_acquire(struct sched *s, const char *lease, int64_t ttl_ms,
-    int64_t uid, int32_t ulimit, const int64_t *aids, const int32_t *alimits,
-    size_t n, int *result, size_t *index)
+/* Appends " <v>" to the bounded text (out, cap) at *len. */
+static int
+sched_slots_addnum(char *out, size_t cap, size_t *len, long long v)
 {
-	char        keys[2 + SCHED_BATCH_MAX][SCHED_KEY_MAX];
-	char        nums[3 + 2 * SCHED_BATCH_MAX][24];
-	const char *argv[RDS_ARGV_MAX];
+	int n = snprintf(out + *len, cap - *len, "%lld ", v);
+
+	if (n < 0 || (size_t)n >= cap - *len)
+		return -ERR_TOOBIG;
+	*len += (size_t)n;
+	return 0;
+}
+
+/* The candidate and excluded ARGV strings of an acquire. */
+static int
+sched_slots_args(const struct sched_slot_req *r, char *cands, size_t ccap,
+    char *excl, size_t ecap)
+{
+	size_t i, cl = 0, el = 1;
+	int    rv = 0;
+
+	cands[0] = '\0';
+	excl[0] = ' ';
+	excl[1] = '\0';
+	for (i = 0; i < r->n && rv == 0; i++) {
+		rv =
+		    sched_slots_addnum(cands, ccap, &cl, (long long)r->aids[i]);
+		if (rv == 0)
+			rv = sched_slots_addnum(
+			    cands, ccap, &cl, (long long)r->alimits[i]);
+		if (rv == 0)
+			rv = sched_slots_addnum(cands, ccap, &cl,
+			    r->prios != NULL ? (long long)r->prios[i] : 0);
+	}
+	for (i = 0; i < r->nexcl && rv == 0; i++)
+		rv = sched_slots_addnum(excl, ecap, &el, (long long)r->excl[i]);
+	return rv;
+}
+
+int
+sched_slots_acquire(
+    struct sched *s, const struct sched_slot_req *r, struct sched_slot_res *out)
+{
+	char        keys[2][SCHED_KEY_MAX];
+	char        nums[4][24];
+	char        cands[SCHED_BATCH_MAX * 3 * 22 + 1];
+	char        excl[PROTO_EXCLUDED_MAX * 22 + 2];
+	const char *argv[11];
 	const char *pfx = s->cfg->redis_prefix;
+	bool        sticky = r->sticky_key != NULL && r->sticky_ttl_ms > 0;
 	redisReply *rep;
-	size_t      i, nk, na;
 	int         rv;
 
-	ASSERT(n >= 1 && n <= SCHED_BATCH_MAX);
-	snprintf(
-	    keys[0], SCHED_KEY_MAX, "%sslots:user:%lld", pfx, (long long)uid);
-	snprintf(keys[1], SCHED_KEY_MAX, "%slease:%s", pfx, lease);
-	for (i = 0; i < n; i++)
-		snprintf(keys[2 + i], SCHED_KEY_MAX, "%sslots:acct:%lld", pfx,
-		    (long long)aids[i]);
-	nk = 2 + n;
-	for (i = 0; i < nk; i++)
-		argv[i] = keys[i];
-	snprintf(nums[0], sizeof(nums[0]), "%lld", (long long)ttl_ms);
-	snprintf(nums[1], sizeof(nums[1]), "%d", (int)ulimit);
-	snprintf(nums[2], sizeof(nums[2]), "%lld", (long long)uid);
-	argv[nk] = lease;
-	argv[nk + 1] = nums[0];
-	argv[nk + 2] = nums[1];
-	argv[nk + 3] = nums[2];
-	na = 4;
-	for (i = 0; i < n; i++) {
-		snprintf(nums[3 + 2 * i], sizeof(nums[0]), "%lld",
-		    (long long)aids[i]);
-		snprintf(
-		    nums[4 + 2 * i], sizeof(nums[0]), "%d", (int)alimits[i]);
-		argv[nk + na++] = nums[3 + 2 * i];
-		argv[nk + na++] = nums[4 + 2 * i];
-	}
-	rv = rds_script_eval(
-	    s->rds, s->lua_acquire, &rep, (int)nk, (int)na, argv, NULL);
+	ASSERT(r->n >= 1 && r->n <= SCHED_BATCH_MAX);
+	ASSERT(r->nexcl <= PROTO_EXCLUDED_MAX);
+	snprintf(keys[0], SCHED_KEY_MAX, "%sslots:user:%lld", pfx,
+	    (long long)r->uid);
+	snprintf(keys[1], SCHED_KEY_MAX, "%slease:%s", pfx, r->lease);
+	rv = sched_slots_args(r, cands, sizeof(cands), excl, sizeof(excl));
 	if (rv != 0)
 		return rv;
-	if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 ||
+	snprintf(nums[0], sizeof(nums[0]), "%lld", (long long)r->ttl_ms);
+	snprintf(nums[1], sizeof(nums[1]), "%d", (int)r->ulimit);
+	snprintf(nums[2], sizeof(nums[2]), "%lld", (long long)r->uid);
+	snprintf(nums[3], sizeof(nums[3]), "%lld",
+	    sticky ? (long long)r->sticky_ttl_ms : 0LL);
+	argv[0] = keys[0];
+	argv[1] = keys[1];
+	argv[2] = sticky ? r->sticky_key : "-";
+	argv[3] = r->lease;
+	argv[4] = nums[0];
+	argv[5] = nums[1];
+	argv[6] = nums[2];
+	argv[7] = pfx;
+	argv[8] = nums[3];
+	argv[9] = cands;
+	argv[10] = excl;
+	rv = rds_script_eval(s->rds, s->lua_acquire, &rep, 3, 8, argv, NULL);
+	if (rv != 0)
+		return rv;
+	if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 3 ||
 	    rep->element[0]->type != REDIS_REPLY_INTEGER ||
 	    rep->element[1]->type != REDIS_REPLY_INTEGER ||
+	    rep->element[2]->type != REDIS_REPLY_INTEGER ||
 	    rep->element[1]->integer < 0 ||
-	    rep->element[1]->integer > (long long)n) {
+	    rep->element[1]->integer > (long long)r->n) {
 		freeReplyObject(rep);
 		return -ERR_REDIS;
 	}
-	*result = (int)rep->element[0]->integer;
-	*index = rep->element[1]->integer > 0
+	out->result = (int)rep->element[0]->integer;
+	out->index = rep->element[1]->integer > 0
 	    ? (size_t)rep->element[1]->integer - 1
 	    : 0;
+	out->sticky = (int)rep->element[2]->integer;
 	freeReplyObject(rep);
 	return 0;
 }
