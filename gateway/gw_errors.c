@@ -146,6 +146,7 @@ gw_err_is_failover(int upstream_status)
 	switch (upstream_status) {
 	case 401:
 	case 403:
+	case 407: /* the account's proxy refused us: try another account */
 	case 429:
 	case 529:
 		return true;

@@ -135,7 +135,8 @@ bool gw_err_map_upstream(int upstream_status, enum gw_err_code *code);
 
 /*
  * Whether an upstream status makes the gateway try another account
- * (reference 2.5: 401, 403, 429, 529 and every 5xx).  A 400 never fails
+ * (reference 2.5: 401, 403, 429, 529 and every 5xx; also 407, the
+ * account's own proxy refusing us).  A 400 never fails
  * over here; the optional failover_on_400 rule is the caller's.
  */
 bool gw_err_is_failover(int upstream_status);

@@ -302,10 +302,12 @@ gw_up_start(struct gw *gw, struct gw_req *r)
 	curl_easy_setopt(r->easy, CURLOPT_TCP_KEEPALIVE, 1L);
 	curl_easy_setopt(r->easy, CURLOPT_TCP_NODELAY, 1L);
 	curl_easy_setopt(r->easy, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_1_1);
-	if (d->proxy_url[0] != '\0')
-		curl_easy_setopt(r->easy, CURLOPT_PROXY, d->proxy_url);
-	else
-		curl_easy_setopt(r->easy, CURLOPT_PROXY, "");
+	/*
+	 * The account's proxy or none; never the environment's (an empty
+	 * CURLOPT_PROXY disables http_proxy, NOPROXY "" disables no_proxy).
+	 */
+	curl_easy_setopt(r->easy, CURLOPT_PROXY, d->proxy_url);
+	curl_easy_setopt(r->easy, CURLOPT_NOPROXY, "");
 	buf_release(&url);
 	r->state = GW_R_UPSTREAM;
 	if (curl_multi_add_handle(gw->io.multi, r->easy) != CURLM_OK) {

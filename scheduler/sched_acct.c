@@ -18,6 +18,21 @@
  * of the strings are freed but not wiped: best effort).  Secrets are
  * never logged; failures name the account id only.
  *
+ * Proxies.  The candidate query LEFT JOINs the account's proxy when it
+ * is live (not soft-deleted) and active; an account whose proxy_id names
+ * a disabled or deleted proxy is not a candidate at all: its traffic
+ * never goes around the proxy it was configured with (connecting
+ * directly could reveal the server's address to the upstream, or break
+ * an allow-list).  The proxy row travels with the candidate (see struct
+ * sched_acct_row below) and sched_acct_prepare() turns it into the
+ * reply's proxy_url (sched_proxy.h: http://, https:// or socks5h://,
+ * percent-encoded userinfo).  A password that does not decrypt, or a URL
+ * that does not fit PROTO_URL_MAX, makes the account unusable for this
+ * request: prepare fails, so the account is skipped like one whose
+ * credentials do not open and the next candidate serves
+ * (sched.account_proxy_unusable names the account and proxy ids, never
+ * the secret).
+ *
  * last_used_at is set with one UPDATE by primary key on the connection
  * the acquire already holds, after the slot is taken; the original
  * batches it every 10 s, which can come later if it ever shows up in
@@ -29,15 +44,47 @@
 #include "err.h"
 #include "log.h"
 #include "sched.h"
+#include "sched_proxy.h"
 
 #define SCHED_RESET_MAX_S (7 * 86400)
 
+/*
+ * The proxy of a candidate.  struct sched_cand (sched.h) has no room for
+ * it, so each candidate's creds_enc_hex points into the hex[] tail of one
+ * of these, and sched_cands_free() frees the whole row.  Every candidate
+ * comes from sched_acct_list(), so the container is always there.
+ */
+struct sched_acct_px {
+	int64_t id; /* 0: no proxy */
+	char    protocol[8];
+	char    host[SCHED_PROXY_HOST_MAX + 1];
+	long    port;
+	char    username[256];
+	char   *password_enc_hex; /* owned: bytea text, NULL: no password */
+};
+
+struct sched_acct_row {
+	struct sched_acct_px px;
+	char                 hex[]; /* the candidate's creds_enc_hex */
+};
+
+static struct sched_acct_row *
+sched_acct_row_of(const struct sched_cand *c)
+{
+	return (struct sched_acct_row *)(void *)(c->creds_enc_hex -
+	    offsetof(struct sched_acct_row, hex));
+}
+
 static const char sched_acct_list_sql[] =
-    "SELECT a.id, a.concurrency, a.type, a.credentials_enc"
+    "SELECT a.id, a.concurrency, a.type, a.credentials_enc,"
+    " p.id, p.protocol, p.host, p.port, p.username, p.password_enc"
     " FROM accounts a"
     " JOIN account_groups ag ON ag.account_id = a.id"
     " AND ag.group_id = $1::bigint"
+    " LEFT JOIN proxies p ON p.id = a.proxy_id AND p.deleted_at IS NULL"
+    " AND p.status = 'active'"
     " WHERE a.deleted_at IS NULL AND a.status = 'active' AND a.schedulable"
+    " AND (a.proxy_id IS NULL OR p.id IS NOT NULL)"
     " AND a.platform = $2"
     " AND (a.rate_limit_reset_at IS NULL OR a.rate_limit_reset_at <= now())"
     " AND (a.overload_until IS NULL OR a.overload_until <= now())"
@@ -46,6 +93,32 @@ static const char sched_acct_list_sql[] =
     " AND NOT (a.id = ANY ($3::bigint[]))"
     " ORDER BY a.priority, a.last_used_at NULLS FIRST, a.id"
     " LIMIT $4::integer";
+
+/* The row of candidate r of res: its proxy, and the credentials' hex. */
+static char *
+sched_acct_row_new(const PGresult *res, int r)
+{
+	struct sched_acct_row *row;
+	struct sched_acct_px  *px;
+	const char            *hex = PQgetvalue(res, r, 3);
+	size_t                 len = strlen(hex);
+
+	row = xcalloc(1, sizeof(*row) + len + 1);
+	memcpy(row->hex, hex, len + 1);
+	px = &row->px;
+	if (PQgetisnull(res, r, 4))
+		return row->hex;
+	px->id = strtoll(PQgetvalue(res, r, 4), NULL, 10);
+	snprintf(
+	    px->protocol, sizeof(px->protocol), "%s", PQgetvalue(res, r, 5));
+	snprintf(px->host, sizeof(px->host), "%s", PQgetvalue(res, r, 6));
+	px->port = strtol(PQgetvalue(res, r, 7), NULL, 10);
+	snprintf(
+	    px->username, sizeof(px->username), "%s", PQgetvalue(res, r, 8));
+	if (!PQgetisnull(res, r, 9))
+		px->password_enc_hex = xstrdup(PQgetvalue(res, r, 9));
+	return row->hex;
+}
 
 int
 sched_acct_list(struct pg_conn *conn, int64_t gid, const char *platform,
@@ -86,7 +159,7 @@ sched_acct_list(struct pg_conn *conn, int64_t gid, const char *platform,
 		    (int32_t)strtol(PQgetvalue(res, (int)i, 1), NULL, 10);
 		snprintf(c[i].type, sizeof(c[i].type), "%s",
 		    PQgetvalue(res, (int)i, 2));
-		c[i].creds_enc_hex = xstrdup(PQgetvalue(res, (int)i, 3));
+		c[i].creds_enc_hex = sched_acct_row_new(res, (int)i);
 	}
 	PQclear(res);
 	*out = c;
@@ -101,20 +174,26 @@ sched_cands_free(struct sched_cand *c, size_t n)
 
 	if (c == NULL)
 		return;
-	for (i = 0; i < n; i++)
-		free(c[i].creds_enc_hex);
+	for (i = 0; i < n; i++) {
+		struct sched_acct_row *row;
+
+		if (c[i].creds_enc_hex == NULL)
+			continue;
+		row = sched_acct_row_of(&c[i]);
+		free(row->px.password_enc_hex);
+		free(row);
+	}
 	free(c);
 }
 
-int
-sched_acct_open(
-    struct sched *s, const struct sched_cand *c, uint8_t **pt, size_t *ptlen)
+/* Opens a sealed bytea text ("\x...") under aad; see sched_acct_open. */
+static int
+sched_acct_unseal(struct sched *s, const char *hex, const char *aad,
+    uint8_t **pt, size_t *ptlen)
 {
-	const char *hex = c->creds_enc_hex;
-	char        aad[96];
-	uint8_t    *blob;
-	size_t      hlen, blen;
-	int         rv;
+	uint8_t *blob;
+	size_t   hlen, blen;
+	int      rv;
 
 	if (strncmp(hex, "\\x", 2) != 0)
 		return -ERR_INVAL;
@@ -122,13 +201,61 @@ sched_acct_open(
 	hlen = strlen(hex);
 	blob = xmalloc(hlen / 2 + 1);
 	rv = crypto_hex_decode(hex, hlen, blob, hlen / 2 + 1, &blen);
-	if (rv == 0) {
-		snprintf(
-		    aad, sizeof(aad), CRYPTO_AAD_ACCOUNT_FMT, (long long)c->id);
+	if (rv == 0)
 		rv = crypto_open(
 		    &s->key, aad, strlen(aad), blob, blen, pt, ptlen);
-	}
 	free(blob);
+	return rv;
+}
+
+int
+sched_acct_open(
+    struct sched *s, const struct sched_cand *c, uint8_t **pt, size_t *ptlen)
+{
+	char aad[96];
+
+	snprintf(aad, sizeof(aad), CRYPTO_AAD_ACCOUNT_FMT, (long long)c->id);
+	return sched_acct_unseal(s, c->creds_enc_hex, aad, pt, ptlen);
+}
+
+/*
+ * Writes candidate c's proxy URL into rep->proxy_url ("" without a
+ * proxy).  -ERR_CRYPTO when the password does not open, -ERR_INVAL or
+ * -ERR_TOOBIG when no URL can be made; rep->proxy_url is then empty.
+ */
+static int
+sched_acct_proxy(struct sched *s, const struct sched_cand *c,
+    struct proto_sched_acquire_rep *rep)
+{
+	const struct sched_acct_px *px = &sched_acct_row_of(c)->px;
+	char                        aad[96];
+	uint8_t                    *pw = NULL;
+	size_t                      pwlen = 0;
+	int                         rv = 0;
+
+	memset(rep->proxy_url, 0, sizeof(rep->proxy_url));
+	if (px->id == 0)
+		return 0;
+	if (px->password_enc_hex != NULL) {
+		snprintf(
+		    aad, sizeof(aad), CRYPTO_AAD_PROXY_FMT, (long long)px->id);
+		rv = sched_acct_unseal(
+		    s, px->password_enc_hex, aad, &pw, &pwlen);
+		if (rv != 0)
+			rv = -ERR_CRYPTO;
+		else if (strlen((const char *)pw) != pwlen)
+			rv = -ERR_INVAL; /* an embedded NUL */
+	}
+	if (rv == 0)
+		rv = sched_proxy_url(px->protocol, px->host, px->port,
+		    px->username, (const char *)pw, rep->proxy_url,
+		    sizeof(rep->proxy_url));
+	if (pw != NULL)
+		crypto_free_secret(pw, pwlen + 1);
+	if (rv != 0)
+		log_warn("sched.account_proxy_unusable",
+		    LOG_I64("account", c->id), LOG_I64("proxy", px->id),
+		    LOG_ERR(rv));
 	return rv;
 }
 
@@ -239,6 +366,8 @@ sched_acct_prepare(struct sched *s, const struct sched_cand *c,
 	size_t       ptlen;
 	int          rv;
 
+	/* Never leave the previous candidate's proxy (and password) behind. */
+	memset(rep->proxy_url, 0, sizeof(rep->proxy_url));
 	rv = sched_acct_open(s, c, &pt, &ptlen);
 	if (rv != 0) {
 		log_warn("sched.account_credentials_unreadable",
@@ -259,7 +388,16 @@ sched_acct_prepare(struct sched *s, const struct sched_cand *c,
 	if (rv == -ERR_INVAL)
 		log_warn(
 		    "sched.account_credentials_bad", LOG_I64("account", c->id));
-	return rv;
+	if (rv != 0)
+		return rv;
+	rv = sched_acct_proxy(s, c, rep);
+	if (rv != 0) {
+		/* Unusable for this request: the caller skips the account. */
+		memset(rep->credential, 0, sizeof(rep->credential));
+		rep->credential_len = 0;
+		return rv == -ERR_CRYPTO ? -ERR_CRYPTO : -ERR_INVAL;
+	}
+	return 0;
 }
 
 int

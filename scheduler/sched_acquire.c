@@ -13,6 +13,7 @@
  * answers only a malformed request.  wait_ms is ignored in this cut: a
  * full slot answers BUSY at once (queues come with the full policy).
  */
+#include <openssl/crypto.h>
 #include <stdio.h>
 
 #include "err.h"
@@ -140,8 +141,10 @@ sched_take(struct sched *s, const struct proto_sched_acquire_req *req,
 		prios[nb] = c[i].priority;
 		idx[nb++] = i;
 	}
+	/* The candidates' secrets were only for checking them. */
 	memset(rep->credential, 0, sizeof(rep->credential));
 	rep->credential_len = 0;
+	memset(rep->proxy_url, 0, sizeof(rep->proxy_url));
 	if (nb == 0) {
 		sched_deny(rep, PROTO_ACQ_NO_ACCOUNT, "api_error",
 		    n > 0 ? "No available accounts: no account supports the "
@@ -276,15 +279,21 @@ sched_on_acquire(
 	rep = xcalloc(1, sizeof(*rep));
 	sched_acquire(s, &req, rep);
 	if (rep->outcome != PROTO_ACQ_OK) {
-		/* A refusal carries no ids or lease of a half-made decision. */
+		/*
+		 * A refusal carries no ids, lease or secret (credential,
+		 * proxy URL with its password) of a half-made decision.
+		 */
 		memset(rep->lease_id, 0, sizeof(rep->lease_id));
 		rep->account_id = 0;
+		memset(rep->credential, 0, sizeof(rep->credential));
+		rep->credential_len = 0;
+		memset(rep->proxy_url, 0, sizeof(rep->proxy_url));
 	}
 	log_debug("sched.acquire", LOG_REQ(req.request_id),
 	    LOG_I64("outcome", rep->outcome), LOG_I64("user", rep->user_id),
 	    LOG_I64("account", rep->account_id));
 	rv = proto_sched_acquire_rep_pack(reply, env->id, 0, rep);
-	memset(rep->credential, 0, sizeof(rep->credential));
+	OPENSSL_cleanse(rep, sizeof(*rep));
 	free(rep);
 	return rv;
 }

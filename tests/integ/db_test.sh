@@ -146,5 +146,60 @@ t_eq "ops_active_alerts" "Global success rate < 99%" "$(q "SELECT rule_name FROM
 t_eq "ops_system_metrics 025 columns" "3" \
 	"$(q "SELECT count(*) FROM information_schema.columns WHERE table_name='ops_system_metrics' AND column_name IN ('qps','db_conn_waiting','tags')")"
 
+# --- proxies --------------------------------------------------------------
+PXPW="px-pw:@/%-$(date +%s%N)"
+out=$("$CTL" --json proxy add --name px1 --protocol socks5 --host 127.0.0.1 --port 1080 \
+	--username bob --password "$PXPW")
+t_eq "proxy add json" "px1 socks5 1080 bob True active" \
+	"$(echo "$out" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["name"], d["protocol"], d["port"], d["username"], d["has_password"], d["status"])')"
+echo "$out" | grep -qF "$PXPW" && t_bad "proxy add prints the password" || t_ok "proxy add does not print the password"
+PX1=$(echo "$out" | jget id)
+t_eq "proxy password sealed (no plaintext in the row)" "0" \
+	"$(q "SELECT count(*) FROM proxies p WHERE position('$PXPW' in p::text) > 0 OR position(convert_to('$PXPW','UTF8') in p.password_enc) > 0")"
+t_eq "proxy blob is version 1 with nonce and tag" "t" \
+	"$(q "SELECT get_byte(password_enc, 0) = 1 AND length(password_enc) = 29 + length(convert_to('$PXPW','UTF8')) FROM proxies WHERE id = $PX1")"
+printf '%s\n' "$PXPW" >"$T_TMP/pxpw"
+t_check "proxy add with @file password, no auth" "$CTL" proxy add --name px2 --protocol http --host ::1 --port 3128 --username u --password @"$T_TMP/pxpw"
+t_eq "@file password: one trailing newline dropped" "t" \
+	"$(q "SELECT length(password_enc) = 29 + length(convert_to('$PXPW','UTF8')) FROM proxies WHERE name = 'px2'")"
+t_check "proxy add without credentials needs no key" env -u SUB2API_SECRET_KEY "$CTL" proxy add --name px3 --protocol https --host proxy.example.com --port 443
+t_eq "proxy without password has NULL password_enc" "t|" "$(q "SELECT password_enc IS NULL, username FROM proxies WHERE name = 'px3'")"
+"$CTL" proxy list | grep -qF "$PXPW" && t_bad "proxy list leaks" || t_ok "proxy list does not leak"
+t_eq "proxy list json" "px1,px2,px3 False" \
+	"$("$CTL" --json proxy list | python3 -c 'import json,sys; d=json.load(sys.stdin); print(",".join(x["name"] for x in d), any("password" in x for x in d))')"
+bad_px() { # bad_px DESCRIPTION ARGS...: the command must exit 2
+	local what=$1
+	shift
+	"$CTL" proxy add "$@" >/dev/null 2>&1
+	t_eq "proxy add refuses $what (exit 2)" 2 "$?"
+}
+bad_px "port 0" --name b --protocol http --host h --port 0
+bad_px "port 65536" --name b --protocol http --host h --port 65536
+bad_px "port abc" --name b --protocol http --host h --port abc
+bad_px "protocol socks4" --name b --protocol socks4 --host h --port 1
+bad_px "empty host" --name b --protocol http --host "" --port 1
+bad_px "host with a space" --name b --protocol http --host "a b" --port 1
+bad_px "host with /" --name b --protocol http --host "a/b" --port 1
+bad_px "host with @" --name b --protocol http --host "u@h" --port 1
+bad_px "host with a port" --name b --protocol http --host "h:80" --port 1
+bad_px "password without username" --name b --protocol http --host h --port 1 --password x
+bad_px "a duplicate name" --name px1 --protocol http --host h --port 1
+(unset SUB2API_SECRET_KEY; "$CTL" proxy add --name b --protocol http --host h --port 1 --username u --password p >/dev/null 2>&1)
+t_eq "proxy password without key exits 2" "2" "$?"
+t_eq "no refused proxy was stored" "3" "$(q "SELECT count(*) FROM proxies")"
+out=$("$CTL" --json account add --name accpx --platform anthropic --type apikey \
+	--credentials '{"api_key":"k"}' --proxy px1)
+t_eq "account add --proxy NAME sets proxy_id" "$PX1" "$(echo "$out" | jget proxy_id)"
+"$CTL" account add --name accpx2 --platform anthropic --type apikey --credentials '{"api_key":"k"}' --proxy nope >/dev/null 2>&1
+t_eq "account add --proxy unknown exits 2" 2 "$?"
+t_eq "refused account not stored" "0" "$(q "SELECT count(*) FROM accounts WHERE name = 'accpx2'")"
+t_check "account set-proxy by id" "$CTL" account set-proxy --account accpx --proxy "$(q "SELECT id FROM proxies WHERE name='px3'")"
+t_eq "set-proxy changed proxy_id" "px3" "$(q "SELECT p.name FROM accounts a JOIN proxies p ON p.id = a.proxy_id WHERE a.name = 'accpx'")"
+t_check "account set-proxy --none" "$CTL" account set-proxy --account accpx --none
+t_eq "set-proxy --none clears proxy_id" "" "$(q "SELECT proxy_id FROM accounts WHERE name = 'accpx'")"
+q "UPDATE proxies SET deleted_at = now() WHERE name = 'px3'" >/dev/null
+"$CTL" account set-proxy --account accpx --proxy px3 >/dev/null 2>&1
+t_eq "set-proxy to a deleted proxy exits 2" 2 "$?"
+
 psql "$SUB2API_TEST_DATABASE_URL" -qAtc "DROP DATABASE IF EXISTS ${DB##*/}" >/dev/null 2>&1
 t_done

@@ -93,6 +93,19 @@ void ctl_db_close(struct ctl *c);
 int ctl_resolve_user(struct ctl *c, const char *arg, char id[24]) WARN_UNUSED;
 int ctl_resolve_group(struct ctl *c, const char *arg, char id[24]) WARN_UNUSED;
 
+/*
+ * The same for any table: by_id (when arg looks like an id) or by_name,
+ * each a one-parameter query of a live row's id; what names the kind in
+ * messages.  -ERR_NOTFOUND unless exactly one row matches.
+ */
+int ctl_resolve_named(struct ctl *c, const char *arg, const char *by_id,
+    const char *by_name, const char *what, char id[24]) WARN_UNUSED;
+int ctl_resolve_proxy(struct ctl *c, const char *arg, char id[24]) WARN_UNUSED;
+
+/* Proxy validators: protocol http|https|socks5; host as ctl_proxy.c. */
+bool ctl_proxy_protocol_ok(const char *s);
+bool ctl_proxy_host_ok(const char *s);
+
 /* Reports a failed statement: what was being done plus the DB message. */
 int ctl_db_fail(struct ctl *c, int rv, const char *what);
 
@@ -128,6 +141,9 @@ int ctl_cmd_key_add(struct ctl *c, int argc, char **argv);
 int ctl_cmd_key_list(struct ctl *c, int argc, char **argv);
 int ctl_cmd_account_add(struct ctl *c, int argc, char **argv);
 int ctl_cmd_account_list(struct ctl *c, int argc, char **argv);
+int ctl_cmd_account_set_proxy(struct ctl *c, int argc, char **argv);
+int ctl_cmd_proxy_add(struct ctl *c, int argc, char **argv);
+int ctl_cmd_proxy_list(struct ctl *c, int argc, char **argv);
 int ctl_cmd_balance(struct ctl *c, bool set, int argc, char **argv);
 
 #endif /* CTL_H */

@@ -1,5 +1,6 @@
 /*
- * ctl_account.c: "account add" and "account list".
+ * ctl_account.c: "account add" (optionally naming a live proxy with
+ * --proxy NAME|ID; an unknown one is refused) and "account list".
  *
  * Credentials (a JSON object) are sealed with AES-256-GCM under the key of
  * SUB2API_SECRET_KEY before they reach the database, with associated data
@@ -24,6 +25,7 @@ enum {
 	A_CONC,
 	A_PRIO,
 	A_GROUP,
+	A_PROXY,
 };
 
 /* Parses, checks and re-serializes the credentials; owned result. */
@@ -106,10 +108,10 @@ ctl_account_insert(struct ctl *c, const struct crypto_key *key,
 	p[4] = hex;
 	rv = pg_exec(c->conn,
 	    "INSERT INTO accounts (id, name, platform, type, credentials_enc,"
-	    " concurrency, priority)"
+	    " concurrency, priority, proxy_id)"
 	    " VALUES ($1::bigint, $2, $3, $4, $5::bytea, $6::integer,"
-	    "  $7::integer)",
-	    7, p, NULL);
+	    "  $7::integer, $8::bigint)",
+	    8, p, NULL);
 	free(hex);
 	if (rv != 0)
 		return ctl_db_fail(c, rv, "adding the account");
@@ -127,7 +129,7 @@ ctl_account_insert(struct ctl *c, const struct crypto_key *key,
 	lp[0] = id;
 	rv = pg_exec(c->conn,
 	    "SELECT a.id, a.name, a.platform, a.type, a.status, a.concurrency,"
-	    " a.priority, a.schedulable,"
+	    " a.priority, a.schedulable, a.proxy_id,"
 	    " coalesce((SELECT json_agg(g.name ORDER BY g.name)"
 	    "  FROM account_groups ag JOIN groups g ON g.id = ag.group_id"
 	    "  WHERE ag.account_id = a.id), '[]'::json)::text AS groups,"
@@ -156,10 +158,11 @@ ctl_cmd_account_add(struct ctl *c, int argc, char **argv)
 	    [A_CONC] = {"concurrency", CTL_ARG, false},
 	    [A_PRIO] = {"priority", CTL_ARG, false},
 	    [A_GROUP] = {"group", CTL_MULTI, false},
+	    [A_PROXY] = {"proxy", CTL_ARG, false},
 	};
 	struct crypto_key key;
-	const char       *p[7], *type;
-	char              gids[CTL_MULTI_MAX][24], *creds = NULL;
+	const char       *p[8], *type;
+	char              gids[CTL_MULTI_MAX][24], pid[24], *creds = NULL;
 	long long         n;
 	PGresult         *res = NULL;
 	json_t           *obj, *groups;
@@ -210,6 +213,11 @@ ctl_cmd_account_add(struct ctl *c, int argc, char **argv)
 	    o[A_CREDS].val, o[A_BASEURL].set ? o[A_BASEURL].val : NULL, &creds);
 	for (i = 0; rv == 0 && i < o[A_GROUP].nvals; i++)
 		rv = ctl_resolve_group(c, o[A_GROUP].vals[i], gids[i]);
+	p[7] = NULL;
+	if (rv == 0 && o[A_PROXY].set) {
+		rv = ctl_resolve_proxy(c, o[A_PROXY].val, pid);
+		p[7] = pid;
+	}
 	if (rv == 0)
 		rv = ctl_db(c);
 	if (rv == 0) {

@@ -369,6 +369,13 @@ ctl_resolve(struct ctl *c, const char *arg, const char *by_id,
 }
 
 int
+ctl_resolve_named(struct ctl *c, const char *arg, const char *by_id,
+    const char *by_name, const char *what, char id[24])
+{
+	return ctl_resolve(c, arg, by_id, by_name, what, id);
+}
+
+int
 ctl_resolve_user(struct ctl *c, const char *arg, char id[24])
 {
 	if (!ctl_text_ok(arg, 255)) {

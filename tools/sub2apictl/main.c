@@ -37,9 +37,14 @@ static const char ctl_usage[] =
     "  key list\n"
     "  account add --name N --platform P --type oauth|setup-token|apikey\n"
     "           --credentials JSON|@file [--base-url U] [--concurrency N]\n"
-    "           [--priority N] [--group NAME|ID ...]\n"
+    "           [--priority N] [--group NAME|ID ...] [--proxy NAME|ID]\n"
     "           (needs SUB2API_SECRET_KEY: 64 hex chars or base64 of 32 bytes)\n"
     "  account list\n"
+    "  account set-proxy --account NAME|ID (--proxy NAME|ID | --none)\n"
+    "  proxy add --name N --protocol http|https|socks5 --host H --port P\n"
+    "           [--username U] [--password PW|@file]\n"
+    "           (a password needs SUB2API_SECRET_KEY; it is never printed)\n"
+    "  proxy list\n"
     "  balance set|add --user EMAIL|ID --amount DECIMAL [--note TEXT]\n"
     "\n"
     "Exit status: 0 success, 1 database or runtime error, 2 bad input.\n";
@@ -71,6 +76,9 @@ static const struct ctl_cmd ctl_cmds[] = {
     {"key", "list", ctl_cmd_key_list},
     {"account", "add", ctl_cmd_account_add},
     {"account", "list", ctl_cmd_account_list},
+    {"account", "set-proxy", ctl_cmd_account_set_proxy},
+    {"proxy", "add", ctl_cmd_proxy_add},
+    {"proxy", "list", ctl_cmd_proxy_list},
     {"balance", "set", ctl_balance_set},
     {"balance", "add", ctl_balance_add},
 };
