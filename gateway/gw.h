@@ -67,7 +67,11 @@ struct MHD_Daemon;
 	X(lease_renew_interval, CFG_DUR, "20s", 100, 600000, NULL, 0,         \
 	    "Renew the slot leases of running requests this often.")          \
 	X(upstream_idle_conns, CFG_INT, "1024", 1, 100000, NULL, 0,           \
-	    "Idle upstream connections kept for reuse.")
+	    "Idle upstream connections kept for reuse.")                      \
+	X(wait_timeout, CFG_DUR, "30s", 0, 600000, NULL, 0,                   \
+	    "How long a request waits for a free slot (0: refuse at once).")  \
+	X(wait_ping_interval, CFG_DUR, "15s", 100, 600000, NULL, 0,           \
+	    "SSE ping to a waiting stream request, every this often.")
 
 CFG_DECLARE(gw_cfg, GW_CFG)
 
@@ -97,6 +101,7 @@ struct gw {
 	struct met_counter *m_requests;
 	struct met_family  *m_errors; /* {code} */
 	struct met_counter *m_failovers;
+	struct met_counter *m_waits;
 	struct met_counter *m_cancelled;
 	struct met_counter *m_stream_errors;
 	struct met_counter *m_release_failed;

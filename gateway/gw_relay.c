@@ -44,14 +44,24 @@ gw_req_fail_locked(
 	r->out_done = true;
 }
 
-/* Answers with a table error, counts it and publishes an error event. */
+/*
+ * Answers with a table error, counts it and publishes an error event.  A
+ * stream that already answered 200 (pings while it waited) gets the error
+ * in-band instead.
+ */
 static void
 gw_relay_fail(struct gw *gw, struct gw_req *r, enum gw_err_code code)
 {
 	const struct gw_err_info *e = gw_err_info(code);
 
 	pthread_mutex_lock(&r->mu);
-	gw_req_fail_locked(r, e->status, e->type, e->message);
+	if (r->committed && r->resp_stream && !r->out_done) {
+		if (gw_err_sse_event(&r->out, e->type, e->message) != 0)
+			buf_reset(&r->out);
+		r->out_done = true;
+	} else {
+		gw_req_fail_locked(r, e->status, e->type, e->message);
+	}
 	pthread_mutex_unlock(&r->mu);
 	gw_relay_count_error(gw, r, code);
 	gw_io_resume(r);
@@ -257,6 +267,71 @@ gw_relay_start(struct gw *gw, struct gw_req *r)
 	gw_relay_acquire(gw, r);
 }
 
+/*
+ * A full slot: wait and ask again, with back-off from 100 ms growing 1.5x
+ * to 2 s, jittered by +-20 %, until wait_timeout.  Returns false when the
+ * wait is over (or waiting is off): the caller then refuses with 429.
+ */
+static bool
+gw_relay_wait(struct gw *gw, struct gw_req *r)
+{
+	int64_t  now = now_mono_ms(), jitter;
+	uint64_t x;
+
+	if (gw->cfg->wait_timeout == 0)
+		return false;
+	if (r->wait_end_ms == 0) {
+		r->wait_end_ms = now + gw->cfg->wait_timeout;
+		r->backoff_ms = 100;
+		r->next_ping_ms = now + gw->cfg->wait_ping_interval;
+		met_counter_inc(gw->m_waits);
+	}
+	if (now >= r->wait_end_ms)
+		return false;
+	x = (uint64_t)now_mono_us() ^ (uint64_t)(uintptr_t)r;
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	jitter = r->backoff_ms / 5;
+	r->retry_at_ms = now + r->backoff_ms - jitter +
+	    (int64_t)(x % (uint64_t)(2 * jitter + 1));
+	if (r->retry_at_ms > r->wait_end_ms)
+		r->retry_at_ms = r->wait_end_ms;
+	r->backoff_ms = r->backoff_ms * 3 / 2;
+	if (r->backoff_ms > 2000)
+		r->backoff_ms = 2000;
+	r->waiting = true;
+	return true;
+}
+
+/*
+ * A waiting stream request gets SSE pings, as Anthropic sends them, so
+ * clients and proxies keep the connection; the first one commits 200.
+ */
+static void
+gw_relay_ping(struct gw *gw, struct gw_req *r, int64_t now_ms)
+{
+	static const char ping[] =
+	    "event: ping\ndata: {\"type\": \"ping\"}\n\n";
+
+	if (!r->areq.stream || now_ms < r->next_ping_ms)
+		return;
+	r->next_ping_ms = now_ms + gw->cfg->wait_ping_interval;
+	pthread_mutex_lock(&r->mu);
+	if (!r->committed) {
+		r->committed = true;
+		r->resp_status = 200;
+		r->resp_stream = true;
+		(void)str_copy(
+		    r->resp_ctype, sizeof(r->resp_ctype), "text/event-stream");
+	}
+	r->pinged = true;
+	if (buf_add(&r->out, ping, sizeof(ping) - 1) != 0)
+		buf_reset(&r->out);
+	pthread_mutex_unlock(&r->mu);
+	gw_io_resume(r);
+}
+
 /* The client-facing error for a refused acquire. */
 static enum gw_err_code
 gw_relay_refusal(
@@ -304,6 +379,9 @@ gw_relay_acquired(
 		gw_io_finish(gw, r);
 		return;
 	}
+	if (d->outcome == PROTO_ACQ_BUSY && !d->fail_fast &&
+	    gw_relay_wait(gw, r))
+		return; /* asks again when its back-off ends */
 	if (d->outcome != PROTO_ACQ_OK) {
 		gw_relay_fail(gw, r, gw_relay_refusal(r, d));
 		gw_io_finish(gw, r);
@@ -352,7 +430,8 @@ gw_relay_done(struct gw *gw, struct gw_req *r, CURLcode rc)
 	stream = r->resp_stream;
 	pthread_mutex_unlock(&r->mu);
 
-	if (!committed && (r->failing || rc != CURLE_OK)) {
+	/* Pings while waiting committed a 200 but sent no upstream byte. */
+	if ((!committed || !r->relayed) && (r->failing || rc != CURLE_OK)) {
 		/* This attempt failed before any byte went to the client. */
 		code = gw_relay_attempt_error(r, rc);
 		eclass = r->err_class[0] ? r->err_class
@@ -372,7 +451,9 @@ gw_relay_done(struct gw *gw, struct gw_req *r, CURLcode rc)
 			gw_relay_acquire(gw, r);
 			return;
 		}
-		if (code == GW_E_MAX_) {
+		if (code == GW_E_MAX_ && r->pinged) {
+			gw_relay_fail(gw, r, GW_E_BAD_REQUEST);
+		} else if (code == GW_E_MAX_) {
 			/* 400 and the like: the client's own mistake, verbatim.
 			 */
 			pthread_mutex_lock(&r->mu);
@@ -446,6 +527,14 @@ gw_relay_tick(struct gw *gw, struct gw_req *r, int64_t now_ms)
 {
 	bool paused;
 
+	if (r->waiting) {
+		gw_relay_ping(gw, r, now_ms);
+		if (now_ms >= r->retry_at_ms) {
+			r->waiting = false;
+			gw_relay_acquire(gw, r);
+		}
+		return;
+	}
 	if (r->easy == NULL)
 		return;
 	pthread_mutex_lock(&r->mu);

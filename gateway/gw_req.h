@@ -78,6 +78,13 @@ struct gw_req {
 	uint32_t                        n_excluded;
 	int                             switches;
 	bool                            acq_inflight;
+	bool                            waiting; /* for a free slot */
+	int64_t                         wait_end_ms;
+	int64_t                         retry_at_ms;
+	int64_t                         backoff_ms;
+	int64_t                         next_ping_ms;
+	bool                            pinged;  /* 200 + pings already sent */
+	bool                            relayed; /* upstream bytes went out */
 	bool                            cancelled; /* while acq_inflight */
 	enum gw_err_code                last_err;  /* last failed attempt */
 

@@ -152,6 +152,7 @@ gw_up_commit_stream(struct gw_req *r)
 		    r->up_ctype[0] ? r->up_ctype : "text/event-stream");
 	}
 	pthread_mutex_unlock(&r->mu);
+	r->relayed = true;
 	r->state = GW_R_STREAMING;
 }
 

@@ -174,6 +174,8 @@ gw_metrics_init(struct gw *gw)
 	    0);
 	gw->m_failovers = svc_counter("sub2api_gateway_failed_attempts_total",
 	    "Upstream attempts that failed before output started.");
+	gw->m_waits = svc_counter("sub2api_gateway_slot_waits_total",
+	    "Requests that waited for a free concurrency slot.");
 	gw->m_cancelled = svc_counter("sub2api_gateway_cancelled_total",
 	    "Requests whose client went away before the upstream finished.");
 	gw->m_stream_errors = svc_counter("sub2api_gateway_stream_errors_total",

@@ -170,6 +170,7 @@ struct proto_sched_acquire_rep {
 	int64_t  rate_micro;                          /* "rate" */
 	int32_t  billing_type;                        /* "btype" */
 	int64_t  subscription_id;                     /* "sid" (opt) */
+	bool     fail_fast; /* "ff" (opt): the group refuses to queue */
 };
 
 /* Keeps leases alive while streams run. */

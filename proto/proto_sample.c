@@ -61,6 +61,7 @@ proto_sample_sched(int type, void *msg, unsigned s)
 		ap->rate_micro = 1500000 + s;
 		ap->billing_type = 1;
 		ap->subscription_id = 99 + s;
+		ap->fail_fast = (s % 2) == 0;
 		break;
 	case MSG_SCHED_RENEW_REQ:
 		nq->n_leases = 1 + s % PROTO_LEASES_MAX;

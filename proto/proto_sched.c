@@ -118,6 +118,7 @@ static const struct proto_field proto_sched_acquire_rep_fields[] = {
     PROTO_F_SCALAR(T, "rate", PROTO_K_I64, rate_micro, 0),
     PROTO_F_SCALAR(T, "btype", PROTO_K_I32, billing_type, 0),
     PROTO_F_SCALAR(T, "sid", PROTO_K_I64, subscription_id, PROTO_OPT),
+    PROTO_F_SCALAR(T, "ff", PROTO_K_BOOL, fail_fast, PROTO_OPT),
 };
 #undef T
 PROTO_DESC(sched_acquire_rep, proto_sched_acquire_rep_fields, NULL);

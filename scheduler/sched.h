@@ -90,7 +90,10 @@
 	    "Upstream of gemini accounts without a base_url.")                 \
 	X(antigravity_base_url, CFG_STR,                                       \
 	    "https://cloudcode-pa.googleapis.com", 0, 512, NULL, 0,            \
-	    "Upstream of antigravity accounts without a base_url.")
+	    "Upstream of antigravity accounts without a base_url.")            \
+	X(slot_sweep_interval, CFG_DUR, "10s", 100, 3600000, NULL, 0,          \
+	    "Period of the sweeper that drops expired leases from the slot "   \
+	    "sets (sched_sweep.c).")
 
 CFG_DECLARE(sched_cfg, SCHED_CFG)
 
@@ -152,6 +155,7 @@ struct sched_key {
 	bool    group_found;
 	bool    group_active;
 	bool    group_subscription; /* subscription_type = 'subscription' */
+	bool    group_fail_fast;    /* refuse at once instead of queueing */
 	char    platform[PROTO_PLATFORM_MAX + 1];
 	int64_t rate_micro;     /* rate_multiplier * 1e6, exact */
 	int64_t sub_id;         /* active subscription, 0: none */

@@ -240,6 +240,7 @@ sched_acquire(struct sched *s, const struct proto_sched_acquire_req *req,
 	rep->api_key_id = k.key_id;
 	rep->group_id = k.group_id;
 	rep->rate_micro = k.rate_micro;
+	rep->fail_fast = k.group_fail_fast;
 	snprintf(rep->platform, sizeof(rep->platform), "%s", k.platform);
 	if (k.group_subscription) {
 		rep->billing_type = 1;

@@ -12,6 +12,7 @@
 . "$(dirname "$0")/lib.sh"
 
 . "$(dirname "$0")/gwstack.sh"
+export SUB2API_GATEWAY_WAIT_TIMEOUT=3s SUB2API_GATEWAY_WAIT_PING_INTERVAL=300ms
 gws_up 18180
 
 msg() { # msg KEY BODY [curl args...]
@@ -83,6 +84,48 @@ read -r a1 b1 < <(keytotals)
 t_eq "sticky session: 10 requests on one account" 10 "$(( (a1 - a0) > (b1 - b0) ? (a1 - a0) : (b1 - b0) ))"
 t_eq "sticky session: none on the other" 0 "$(( (a1 - a0) < (b1 - b0) ? (a1 - a0) : (b1 - b0) ))"
 
+# Waiting for a slot: user concurrency 1, two parallel streams.
+$CTL user add --email solo@example.com --balance 10 --concurrency 1 >/dev/null
+SOLO=$(gws_newkey solo@example.com)
+SLOW='{"model":"claude-sonnet-4-5@fake:drip=150:deltas=10","max_tokens":64,"stream":true,"messages":[{"role":"user","content":"slow one"}]}'
+inflight() { curl -fsS "$FAKE_URL/_fake/stats" | python3 -c 'import json,sys; print(json.load(sys.stdin)["in_flight"])'; }
+curl -s -m 20 -o "$T_TMP/first" "http://127.0.0.1:$GW/v1/messages" -H "x-api-key: $SOLO" -H 'content-type: application/json' -d "$SLOW" &
+first=$!
+t_wait 5 bash -c "[ \"\$(curl -fsS $FAKE_URL/_fake/stats | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"in_flight\"])')\" -ge 1 ]"
+code=$(curl -s -m 20 -o "$T_TMP/second" -w '%{http_code}' "http://127.0.0.1:$GW/v1/messages" -H "x-api-key: $SOLO" -H 'content-type: application/json' -d "$SB")
+wait "$first"
+t_eq "waiting stream: 200" 200 "$code"
+t_check "waiting stream: got SSE pings while waiting" grep -q '^event: ping' "$T_TMP/second"
+t_check "waiting stream: then the whole answer" grep -q '^event: message_stop' "$T_TMP/second"
+t_check "first stream completed too" grep -q '^event: message_stop' "$T_TMP/first"
+
+# The wait has a bound: a plain request behind a long stream gets 429.
+LONG='{"model":"claude-sonnet-4-5@fake:drip=400:deltas=12","max_tokens":64,"stream":true,"messages":[{"role":"user","content":"long one"}]}'
+curl -s -m 20 -o /dev/null "http://127.0.0.1:$GW/v1/messages" -H "x-api-key: $SOLO" -H 'content-type: application/json' -d "$LONG" &
+long=$!
+t_wait 5 bash -c "[ \"\$(curl -fsS $FAKE_URL/_fake/stats | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"in_flight\"])')\" -ge 1 ]"
+t0=$(date +%s%N)
+t_eq "wait timeout -> 429" 429 "$(msg "$SOLO" "$B")"
+ms=$((($(date +%s%N) - t0) / 1000000))
+t_eq "wait timeout -> rate_limit_error" rate_limit_error "$(jget 'd["error"]["type"]')"
+t_check "wait timeout honoured (~3 s, took $ms ms)" test "$ms" -ge 2500 -a "$ms" -lt 4500
+wait "$long"
+
+# Fail-fast group: no queue, 429 at once.
+$CTL group add --name fast --platform anthropic --fail-fast >/dev/null
+$CTL account add --name acc-f --platform anthropic --type apikey \
+	--credentials '{"api_key":"sk-up-f"}' --base-url "$FAKE_URL" --group fast >/dev/null
+$CTL user add --email ff@example.com --balance 10 --concurrency 1 >/dev/null
+FF=$($CTL --json key add --user ff@example.com --group fast | python3 -c 'import json,sys; print(json.load(sys.stdin)["key"])')
+curl -s -m 20 -o /dev/null "http://127.0.0.1:$GW/v1/messages" -H "x-api-key: $FF" -H 'content-type: application/json' -d "$LONG" &
+long=$!
+t_wait 5 bash -c "[ \"\$(curl -fsS $FAKE_URL/_fake/stats | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"in_flight\"])')\" -ge 1 ]"
+t0=$(date +%s%N)
+t_eq "fail-fast group -> 429" 429 "$(msg "$FF" "$B")"
+ms=$((($(date +%s%N) - t0) / 1000000))
+t_check "fail-fast answers at once (took $ms ms)" test "$ms" -lt 1000
+wait "$long"
+
 # Client disconnect mid-stream: the upstream connection closes within 1 s.
 STALL='{"model":"claude-fake-stall","max_tokens":64,"stream":true,"messages":[{"role":"user","content":"hi"}]}'
 curl -s -m 1 -o /dev/null "http://127.0.0.1:$GW/v1/messages" -H "x-api-key: $KEY" -H 'content-type: application/json' -d "$STALL"
@@ -107,7 +150,7 @@ for i in $(seq 1 $N); do
 done
 sent=$(gws_metric $GW_HEALTH sub2api_gateway_usage_events_total)
 t_check "billing received every usage event" t_wait 10 bash -c "[ \"\$(curl -fsS http://127.0.0.1:$BILL_HEALTH/metrics | awk '\$1==\"sub2api_billing_usage_events_total\" {print \$2}')\" = $sent ]"
-t_eq "one usage event per completed request (N + 14 earlier)" $((N + 14)) "$sent"
+t_eq "one usage event per completed request (N + 18 earlier)" $((N + 18)) "$sent"
 
 for s in gateway scheduler billing; do
 	gws_stop "$s"
