@@ -6,6 +6,8 @@
 #include "log.h"
 #include "proto.h"
 #include "sched.h"
+#include "sched_refresh.h"
+#include "sched_sweep.h"
 #include "sig.h"
 #include "svc_deps.h"
 
@@ -75,15 +77,31 @@ sched_start(struct sched *s)
 int
 main(int argc, char **argv)
 {
-	struct sched s;
+	struct sched          s;
+	struct sched_sweep   *sweep = NULL;
+	struct sched_refresh *refresh = NULL;
+	int                   rv;
 
 	sig_init();
 	memset(&s, 0, sizeof(s));
 	s.cfg = cfg_main(&sched_cfg_schema, argc, argv);
 	svc_init(&s.svc, "scheduler", &SVC_OPTS(s.cfg));
 	sched_start(&s);
+	rv = sched_sweep_new(&s, &sweep);
+	if (rv != 0)
+		fatalx("sched.init_failed", LOG_ERR(rv),
+		    LOG_MSG("cannot start the slot sweeper"));
+	rv = sched_refresh_start(&s, &refresh);
+	if (rv != 0)
+		fatalx("sched.init_failed", LOG_ERR(rv),
+		    LOG_MSG("cannot start the token refresh job"));
 
 	svc_serve(&s.svc);
+
+	/* The sweeper uses the Redis pool: stop it before the pools go. */
+	sched_sweep_free(sweep);
+	/* The token refresh job uses both pools: stop it before they go. */
+	sched_refresh_stop(refresh);
 
 	/* Closing the REP socket lets in-flight handlers finish first. */
 	nngx_rep_close(s.rep);

@@ -28,11 +28,11 @@
  * its session is bound to, and otherwise to the least loaded account of
  * the best priority.
  *
- * Not yet: wait queues (wait_ms is ignored: a full slot answers BUSY at
- * once, and a session whose bound account is full is served elsewhere
- * without waiting for it), proxies, a background slot sweeper (not
- * needed: every script call first drops the expired members of the sets
- * it touches, and idle sets expire by PEXPIRE).
+ * A full slot answers BUSY at once (wait_ms is ignored): the gateway
+ * waits and asks again (a session whose bound account is full is served
+ * elsewhere).  Also here: per-account proxies (sched_proxy.c), a slot
+ * sweeper for leases of dead gateways (sched_sweep.c) and OAuth token
+ * refresh (sched_refresh.c).
  */
 #ifndef SCHED_H
 #define SCHED_H
@@ -93,7 +93,21 @@
 	    "Upstream of antigravity accounts without a base_url.")            \
 	X(slot_sweep_interval, CFG_DUR, "10s", 100, 3600000, NULL, 0,          \
 	    "Period of the sweeper that drops expired leases from the slot "   \
-	    "sets (sched_sweep.c).")
+	    "sets (sched_sweep.c).")                                           \
+	X(token_refresh_interval, CFG_DUR, "5m", 1000, 86400000, NULL, 0,      \
+	    "Period of the OAuth token refresh job (sched_refresh.c).")        \
+	X(token_refresh_before, CFG_DUR, "30m", 0, 86400000, NULL, 0,          \
+	    "Refresh an OAuth token once it expires within this time.")        \
+	X(token_refresh_retries, CFG_INT, "3", 1, 10, NULL, 0,                 \
+	    "Token refresh attempts in all (the first one included).")         \
+	X(token_refresh_backoff, CFG_DUR, "2s", 0, 60000, NULL, 0,             \
+	    "Wait before the second refresh attempt, doubled after each.")     \
+	X(anthropic_token_url, CFG_STR,                                        \
+	    "https://console.anthropic.com/v1/oauth/token", 0, 512, NULL, 0,   \
+	    "OAuth token endpoint of Claude accounts.")                        \
+	X(anthropic_oauth_client_id, CFG_STR,                                  \
+	    "9d1c250a-e61b-44d9-88ed-5944d1962f5e", 0, 128, NULL, 0,           \
+	    "OAuth client id sent with Claude token refreshes.")
 
 CFG_DECLARE(sched_cfg, SCHED_CFG)
 

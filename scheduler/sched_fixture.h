@@ -162,7 +162,7 @@ t_sql1(const char *sql, int64_t a)
 }
 
 /* A key of user uid in group gid (0: none); its hash into hash. */
-static int64_t
+UNUSED static int64_t
 t_key(int64_t uid, int64_t gid, char *hash)
 {
 	char        raw[80], u[24], g[24], pfx[32];

@@ -53,10 +53,11 @@
  *            sets and the record; returns how many members it removed, so
  *            a repeated release is harmless and returns 0
  *
- * No sweeper is needed: a leaked lease (a gateway killed mid-stream) stops
- * counting once its score passes, because every acquire first removes
- * the expired members of the sets it checks, and a set nobody touches
- * expires as a whole (PEXPIRE at least one ttl past its newest member).
+ * A leaked lease (a gateway killed mid-stream) stops counting once its
+ * score passes, because every acquire first removes the expired members
+ * of the sets it checks; sets nobody checks are emptied by the sweeper
+ * (sched_sweep.c), and a set nobody touches expires as a whole (PEXPIRE
+ * at least one ttl past its newest member).
  * The renew and release scripts build slot keys from the lease record,
  * which is fine on one Redis server but not on Redis Cluster.
  */
