@@ -74,3 +74,24 @@ for (const [name, client] of clients) {
       (e) => e.status === 401 && e.error?.error?.type === 'authentication_error');
   });
 }
+
+// Sticky sessions: 50 SDK requests carrying one Claude Code session id
+// (metadata.user_id in its JSON form) all reach one upstream account.
+test('sdk 1.14: 50 requests of one session stay on one account', async () => {
+  const stats = async () => (await (await fetch(`${process.env.FAKE_URL}/_fake/stats`)).json()).keys;
+  const count = (k, key) => (k[key] ? k[key].total : 0);
+  const client = clients[0][1];
+  const userId = JSON.stringify({
+    device_id: 'a'.repeat(64), account_uuid: '', session_id: '5f0c1d2e-3a4b-4c5d-8e6f-708192a3b4c5',
+  });
+  const before = await stats();
+  for (let i = 0; i < 50; i++) {
+    await client.messages.create({
+      model, max_tokens: 16, metadata: { user_id: userId },
+      messages: [{ role: 'user', content: `turn ${i}` }],
+    });
+  }
+  const after = await stats();
+  const moved = ['sk-up-a', 'sk-up-b'].map((k) => count(after, k) - count(before, k)).sort((x, y) => x - y);
+  assert.deepEqual(moved, [0, 50]);
+});

@@ -126,6 +126,40 @@ ms=$((($(date +%s%N) - t0) / 1000000))
 t_check "fail-fast answers at once (took $ms ms)" test "$ms" -lt 1000
 wait "$long"
 
+# Account slots: 3 accounts of concurrency 2, 12 parallel slow streams.
+$CTL group add --name pool3 --platform anthropic >/dev/null
+for i in 1 2 3; do
+	$CTL account add --name "acc-p$i" --platform anthropic --type apikey \
+		--credentials "{\"api_key\":\"sk-up-p$i\"}" --base-url "$FAKE_URL" \
+		--concurrency 2 --group pool3 >/dev/null
+done
+$CTL user add --email pool@example.com --balance 10 --concurrency 20 >/dev/null
+POOL=$($CTL --json key add --user pool@example.com --group pool3 | python3 -c 'import json,sys; print(json.load(sys.stdin)["key"])')
+pids=()
+for i in $(seq 1 12); do
+	curl -s -m 30 -o "$T_TMP/pool$i" "http://127.0.0.1:$GW/v1/messages" -H "x-api-key: $POOL" \
+		-H 'content-type: application/json' \
+		-d "{\"model\":\"claude-sonnet-4-5@fake:drip=100:deltas=8\",\"max_tokens\":64,\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"pool request $i\"}]}" &
+	pids+=($!)
+done
+wait "${pids[@]}"
+t_eq "12 parallel streams over 3x2 slots all finish" 12 "$(grep -l '^event: message_stop' "$T_TMP"/pool{1..12} | wc -l)"
+t_check "the ones that waited got pings" grep -q '^event: ping' $(printf "$T_TMP/pool%d " $(seq 1 12))
+maxes=$(curl -fsS "$FAKE_URL/_fake/stats" | python3 -c 'import json,sys; k=json.load(sys.stdin)["keys"]; print(" ".join(str(k.get(f"sk-up-p{i}",{}).get("max_in_flight",0)) for i in (1,2,3)))')
+t_check "the fake never saw more than 2 at once per account ($maxes)" python3 -c "m=[int(x) for x in '$maxes'.split()]; assert max(m) == 2 and min(m) >= 1, m"
+
+# Account state from upstream answers, in the database: 529 -> cooldown,
+# 401 -> error with a reason (A fails, B serves each time).
+curl -fsS -m 3 -X POST "$FAKE_URL/_fake/keys/sk-up-a" -d '{"mode":"529","count":1}' >/dev/null
+t_eq "529 on A: served by B" 200 "$(msg "$KEY" "$B")"
+t_check "529: A overloaded until a future time" bash -c "psql -qAt '$DB' -c \"SELECT count(*) FROM accounts WHERE name='acc-a' AND overload_until > now()\" | grep -qx 1"
+psql -qAt "$DB" -c "UPDATE accounts SET overload_until = NULL" >/dev/null
+curl -fsS -m 3 -X POST "$FAKE_URL/_fake/keys/sk-up-a" -d '{"mode":"401","count":1}' >/dev/null
+t_eq "401 on A: served by B" 200 "$(msg "$KEY" "$B" -H 'x-claude-code-session-id: 0b7a3c1e-0000-4000-8000-000000000401')"
+t_check "401: A in error with a reason" bash -c "psql -qAt '$DB' -c \"SELECT status, error_message FROM accounts WHERE name='acc-a'\" | grep -q '^error|.*401'"
+psql -qAt "$DB" -c "UPDATE accounts SET status = 'active', error_message = NULL" >/dev/null
+curl -fsS -m 3 -X POST "$FAKE_URL/_fake/reset" >/dev/null
+
 # Client disconnect mid-stream: the upstream connection closes within 1 s.
 STALL='{"model":"claude-fake-stall","max_tokens":64,"stream":true,"messages":[{"role":"user","content":"hi"}]}'
 curl -s -m 1 -o /dev/null "http://127.0.0.1:$GW/v1/messages" -H "x-api-key: $KEY" -H 'content-type: application/json' -d "$STALL"
@@ -150,7 +184,7 @@ for i in $(seq 1 $N); do
 done
 sent=$(gws_metric $GW_HEALTH sub2api_gateway_usage_events_total)
 t_check "billing received every usage event" t_wait 10 bash -c "[ \"\$(curl -fsS http://127.0.0.1:$BILL_HEALTH/metrics | awk '\$1==\"sub2api_billing_usage_events_total\" {print \$2}')\" = $sent ]"
-t_eq "one usage event per completed request (N + 18 earlier)" $((N + 18)) "$sent"
+t_eq "one usage event per completed request (N + 32 earlier)" $((N + 32)) "$sent"
 
 for s in gateway scheduler billing; do
 	gws_stop "$s"

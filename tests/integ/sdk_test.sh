@@ -15,7 +15,7 @@ if [ ! -f "$E2E/node_modules/.package-lock.json" ] ||
 fi
 
 gws_up 18280
-export GW_URL=http://127.0.0.1:$GW GW_KEY=$KEY
+export GW_URL=http://127.0.0.1:$GW GW_KEY=$KEY FAKE_URL
 
 # Node's test runner (TAP): every "ok"/"not ok" line becomes one of ours.
 (cd "$E2E" && node --test --test-reporter=tap anthropic_sdk.test.mjs) >"$T_TMP/sdk.tap" 2>&1
@@ -25,7 +25,7 @@ while IFS= read -r line; do
 	"not ok "*) t_bad "${line#not ok * - }" "see $T_TMP/sdk.tap" ;;
 	esac
 done < <(grep -E '^(not )?ok [0-9]+ - ' "$T_TMP/sdk.tap")
-t_check "the SDK suite ran its 10 tests" test "$(grep -cE '^(not )?ok [0-9]+ - ' "$T_TMP/sdk.tap")" -eq 10
+t_check "the SDK suite ran its 11 tests" test "$(grep -cE '^(not )?ok [0-9]+ - ' "$T_TMP/sdk.tap")" -eq 11
 
 # Claude Code, offline, with a fresh HOME.
 CLAUDE=$E2E/node_modules/@anthropic-ai/claude-code/bin/claude.exe
@@ -51,6 +51,20 @@ import json
 types = [json.loads(l).get('type') for l in open('$T_TMP/cc2.jsonl') if l.strip()]
 assert 'user' in types and types[-1] == 'result', types
 "
+# Two runs of one Claude Code session (--session-id, then --resume) stay
+# on one account: every request of both runs reaches the same upstream key.
+keytotals() {
+	curl -fsS "$FAKE_URL/_fake/stats" | python3 -c 'import json,sys; k=json.load(sys.stdin)["keys"]; print(k.get("sk-up-a",{}).get("total",0), k.get("sk-up-b",{}).get("total",0))'
+}
+U=$(python3 -c 'import uuid; print(uuid.uuid4())')
+read -r a0 b0 < <(keytotals)
+cc -p "first run" --session-id "$U" --output-format json >"$T_TMP/cc3.json" 2>"$T_TMP/cc3.err"
+t_eq "claude run 1 of the session exits 0" 0 $?
+cc -p "second run" --resume "$U" --output-format json >"$T_TMP/cc4.json" 2>"$T_TMP/cc4.err"
+t_eq "claude run 2 (--resume) exits 0" 0 $?
+read -r a1 b1 < <(keytotals)
+t_check "both Claude Code runs on one account (a +$((a1 - a0)), b +$((b1 - b0)))" \
+	test $(((a1 - a0) * (b1 - b0))) -eq 0 -a $((a1 - a0 + b1 - b0)) -ge 2
 t_check "the gateway saw each Claude Code turn as a completed request" \
 	test "$(gws_metric "$GW_HEALTH" sub2api_gateway_usage_events_total)" -ge 3
 
