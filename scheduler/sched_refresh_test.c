@@ -311,36 +311,38 @@ t_assert_untouched(int64_t aid, const char *rt)
 
 /* ---- cases ------------------------------------------------------------- */
 
+static const struct t_expiry_case {
+	const char *json;
+	int         rv;
+	int64_t     want;
+} t_expiry_cases[] = {
+    {"{\"expires_at\":\"1700000000\"}", 0, 1700000000},
+    {"{\"expires_at\":1700000000}", 0, 1700000000},
+    {"{\"expires_at\":1700000000.5}", 0, 1700000000},
+    {"{\"expires_at\":\"1700000000000\"}", 0, 1700000000},
+    {"{\"expires_at\":\"2023-11-14T22:13:20Z\"}", 0, 1700000000},
+    {"{\"expires_at\":\"2023-11-14T22:13:20.123Z\"}", 0, 1700000000},
+    {"{\"expires_at\":\"2023-11-15T00:13:20+02:00\"}", 0, 1700000000},
+    {"{\"expires_at\":\"2023-11-14T21:13:20-01:00\"}", 0, 1700000000},
+    {"{\"expires_at\":\"2000-02-29T00:00:00Z\"}", 0, 951782400},
+    {"{\"expires_at\":\"soon\"}", -ERR_INVAL, 0},
+    {"{\"expires_at\":\"2023-11-14T22:13:20\"}", -ERR_INVAL, 0},
+    {"{\"expires_at\":\"2023-13-14T22:13:20Z\"}", -ERR_INVAL, 0},
+    {"{\"expires_at\":\"\"}", -ERR_INVAL, 0},
+    {"{\"expires_at\":null}", -ERR_NOTFOUND, 0},
+    {"{}", -ERR_NOTFOUND, 0},
+};
+
 static void
 test_expiry_formats(void)
 {
-	static const struct {
-		const char *json;
-		int         rv;
-		int64_t     want;
-	} cases[] = {
-	    {"{\"expires_at\":\"1700000000\"}", 0, 1700000000},
-	    {"{\"expires_at\":1700000000}", 0, 1700000000},
-	    {"{\"expires_at\":1700000000.5}", 0, 1700000000},
-	    {"{\"expires_at\":\"1700000000000\"}", 0, 1700000000},
-	    {"{\"expires_at\":\"2023-11-14T22:13:20Z\"}", 0, 1700000000},
-	    {"{\"expires_at\":\"2023-11-14T22:13:20.123Z\"}", 0, 1700000000},
-	    {"{\"expires_at\":\"2023-11-15T00:13:20+02:00\"}", 0, 1700000000},
-	    {"{\"expires_at\":\"2023-11-14T21:13:20-01:00\"}", 0, 1700000000},
-	    {"{\"expires_at\":\"2000-02-29T00:00:00Z\"}", 0, 951782400},
-	    {"{\"expires_at\":\"soon\"}", -ERR_INVAL, 0},
-	    {"{\"expires_at\":\"2023-11-14T22:13:20\"}", -ERR_INVAL, 0},
-	    {"{\"expires_at\":\"2023-13-14T22:13:20Z\"}", -ERR_INVAL, 0},
-	    {"{\"expires_at\":\"\"}", -ERR_INVAL, 0},
-	    {"{\"expires_at\":null}", -ERR_NOTFOUND, 0},
-	    {"{}", -ERR_NOTFOUND, 0},
-	};
+	const struct t_expiry_case *cases = t_expiry_cases;
 
 	size_t  i;
 	int64_t v;
 	json_t *j;
 
-	for (i = 0; i < ARRAY_SIZE(cases); i++) {
+	for (i = 0; i < ARRAY_SIZE(t_expiry_cases); i++) {
 		j = json_loads(cases[i].json, 0, NULL);
 		T_ASSERT(j != NULL);
 		v = 0;
