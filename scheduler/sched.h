@@ -306,7 +306,7 @@ int sched_slots_release(
 struct sched_cand {
 	int64_t id;
 	int32_t concurrency;
-	int32_t priority; /* filled by sched_sticky_priorities() */
+	int32_t priority; /* accounts.priority: lower is preferred */
 	char    type[PROTO_NAME_MAX + 1];
 	char   *creds_enc_hex; /* owned: bytea text "\x..." */
 };
@@ -366,14 +366,6 @@ int sched_acct_outcome(struct sched *s, struct pg_conn *conn, int64_t aid,
  */
 int sched_sticky_key(struct sched *s, const char *platform, int64_t gid,
     const char *hash, char *out, size_t cap) WARN_UNUSED;
-
-/*
- * Fills c[i].priority of c[0..n) with one query by primary key (an
- * account gone meanwhile keeps priority 0).  Temporary: sched_acct_list()
- * does not select the priority yet; once it does, this call goes.
- */
-int sched_sticky_priorities(
-    struct pg_conn *conn, struct sched_cand *c, size_t n) WARN_UNUSED;
 
 /* ---- sched_acquire.c / sched_release.c: the handlers ------------------ */
 

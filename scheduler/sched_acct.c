@@ -77,7 +77,8 @@ sched_acct_row_of(const struct sched_cand *c)
 
 static const char sched_acct_list_sql[] =
     "SELECT a.id, a.concurrency, a.type, a.credentials_enc,"
-    " p.id, p.protocol, p.host, p.port, p.username, p.password_enc"
+    " p.id, p.protocol, p.host, p.port, p.username, p.password_enc,"
+    " a.priority"
     " FROM accounts a"
     " JOIN account_groups ag ON ag.account_id = a.id"
     " AND ag.group_id = $1::bigint"
@@ -159,6 +160,8 @@ sched_acct_list(struct pg_conn *conn, int64_t gid, const char *platform,
 		    (int32_t)strtol(PQgetvalue(res, (int)i, 1), NULL, 10);
 		snprintf(c[i].type, sizeof(c[i].type), "%s",
 		    PQgetvalue(res, (int)i, 2));
+		c[i].priority =
+		    (int32_t)strtol(PQgetvalue(res, (int)i, 10), NULL, 10);
 		c[i].creds_enc_hex = sched_acct_row_new(res, (int)i);
 	}
 	PQclear(res);

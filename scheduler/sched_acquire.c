@@ -248,8 +248,6 @@ sched_acquire(struct sched *s, const struct proto_sched_acquire_req *req,
 	}
 	rv = sched_acct_list(conn, k.group_id, k.platform, req->excluded,
 	    req->n_excluded, SCHED_CANDS_MAX, &c, &n);
-	if (rv == 0)
-		rv = sched_sticky_priorities(conn, c, n);
 	if (rv != 0) {
 		sched_internal(rep);
 		goto out;
