@@ -17,8 +17,10 @@
 #define CTL_H
 
 #include <jansson.h>
+#include <libpq-fe.h>
 
 #include "compat.h"
+#include "crypto.h"
 
 struct pg_conn;
 struct pg_pool;
@@ -128,6 +130,19 @@ void ctl_emit_rows(const struct ctl *c, const void *res);
  * A "list" command: takes no options, runs the fixed query sql (no
  * parameters) and prints its rows; what names the step in a DB error.
  */
+/*
+ * Pieces of the "add" commands that store a secret: draws the next id of
+ * table's serial into id (within the caller's transaction); seals pt with
+ * key under aad into *hex, the bytea text form "\x..." (owned: free());
+ * reads the new row back with sql ($1 = id) and commits, handing the
+ * result to *out.  Each reports its own failure (what names the row).
+ */
+int ctl_next_id(struct ctl *c, const char *table, char id[24]) WARN_UNUSED;
+int ctl_seal_hex(const struct crypto_key *key, const char *aad, const char *pt,
+    char **hex) WARN_UNUSED;
+int ctl_read_back_commit(struct ctl *c, const char *sql, const char *id,
+    const char *what, PGresult **out) WARN_UNUSED;
+
 int ctl_list(
     struct ctl *c, int argc, char **argv, const char *sql, const char *what);
 

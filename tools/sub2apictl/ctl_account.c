@@ -73,37 +73,21 @@ ctl_account_insert(struct ctl *c, const struct crypto_key *key,
     const char *creds, const char **p, char gids[][24], int ngroups,
     PGresult **out)
 {
-	uint8_t    *blob = NULL;
-	size_t      bloblen;
 	char        aad[96], *hex = NULL, id[24];
 	const char *lp[2];
-	PGresult   *res;
 	int         rv, i;
 
 	rv = pg_begin(c->conn);
 	if (rv != 0)
 		return ctl_db_fail(c, rv, "starting the transaction");
-	rv = pg_exec(c->conn,
-	    "SELECT nextval(pg_get_serial_sequence('accounts', 'id'))", 0, NULL,
-	    &res);
+	rv = ctl_next_id(c, "accounts", id);
 	if (rv != 0)
-		return ctl_db_fail(c, rv, "drawing the account id");
-	snprintf(id, sizeof(id), "%s", PQgetvalue(res, 0, 0));
-	PQclear(res);
+		return rv;
 	snprintf(
 	    aad, sizeof(aad), CRYPTO_AAD_ACCOUNT_FMT, strtoll(id, NULL, 10));
-	rv = crypto_seal(
-	    key, aad, strlen(aad), creds, strlen(creds), &blob, &bloblen);
-	if (rv != 0) {
-		ctl_err("encrypting the credentials failed");
+	rv = ctl_seal_hex(key, aad, creds, &hex);
+	if (rv != 0)
 		return rv;
-	}
-	/* bytea in text form: "\x" followed by hex. */
-	hex = xmalloc(2 * bloblen + 3);
-	memcpy(hex, "\\x", 2);
-	if (crypto_hex_encode(blob, bloblen, hex + 2, 2 * bloblen + 1) != 0)
-		BUG("hex buffer too small");
-	free(blob);
 	p[0] = id;
 	p[4] = hex;
 	rv = pg_exec(c->conn,
@@ -126,24 +110,14 @@ ctl_account_insert(struct ctl *c, const struct crypto_key *key,
 			return ctl_db_fail(
 			    c, rv, "linking the account to a group");
 	}
-	lp[0] = id;
-	rv = pg_exec(c->conn,
+	return ctl_read_back_commit(c,
 	    "SELECT a.id, a.name, a.platform, a.type, a.status, a.concurrency,"
 	    " a.priority, a.schedulable, a.proxy_id,"
 	    " coalesce((SELECT json_agg(g.name ORDER BY g.name)"
 	    "  FROM account_groups ag JOIN groups g ON g.id = ag.group_id"
 	    "  WHERE ag.account_id = a.id), '[]'::json)::text AS groups,"
 	    " a.created_at FROM accounts a WHERE a.id = $1::bigint",
-	    1, lp, &res);
-	if (rv != 0)
-		return ctl_db_fail(c, rv, "reading the account back");
-	rv = pg_commit(c->conn);
-	if (rv != 0) {
-		PQclear(res);
-		return ctl_db_fail(c, rv, "committing");
-	}
-	*out = res;
-	return 0;
+	    id, "reading the account back", out);
 }
 
 int

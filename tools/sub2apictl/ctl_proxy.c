@@ -100,8 +100,6 @@ static int
 ctl_proxy_insert(struct ctl *c, const struct crypto_key *key, const char *pw,
     const char **p, PGresult **out)
 {
-	uint8_t  *blob;
-	size_t    bloblen;
 	char      aad[96], *hex = NULL, id[24];
 	PGresult *res;
 	int       rv;
@@ -125,28 +123,15 @@ ctl_proxy_insert(struct ctl *c, const struct crypto_key *key, const char *pw,
 		return -ERR_EXISTS;
 	}
 	PQclear(res);
-	rv = pg_exec(c->conn,
-	    "SELECT nextval(pg_get_serial_sequence('proxies', 'id'))", 0, NULL,
-	    &res);
+	rv = ctl_next_id(c, "proxies", id);
 	if (rv != 0)
-		return ctl_db_fail(c, rv, "drawing the proxy id");
-	snprintf(id, sizeof(id), "%s", PQgetvalue(res, 0, 0));
-	PQclear(res);
+		return rv;
 	if (pw != NULL) {
 		snprintf(aad, sizeof(aad), CRYPTO_AAD_PROXY_FMT,
 		    strtoll(id, NULL, 10));
-		rv = crypto_seal(
-		    key, aad, strlen(aad), pw, strlen(pw), &blob, &bloblen);
-		if (rv != 0) {
-			ctl_err("encrypting the password failed");
+		rv = ctl_seal_hex(key, aad, pw, &hex);
+		if (rv != 0)
 			return rv;
-		}
-		hex = xmalloc(2 * bloblen + 3);
-		memcpy(hex, "\\x", 2);
-		if (crypto_hex_encode(
-		        blob, bloblen, hex + 2, 2 * bloblen + 1) != 0)
-			BUG("hex buffer too small");
-		free(blob);
 	}
 	p[0] = id;
 	p[6] = hex;
@@ -158,20 +143,11 @@ ctl_proxy_insert(struct ctl *c, const struct crypto_key *key, const char *pw,
 	free(hex);
 	if (rv != 0)
 		return ctl_db_fail(c, rv, "adding the proxy");
-	rv = pg_exec(c->conn,
+	return ctl_read_back_commit(c,
 	    "SELECT id, name, protocol, host, port, username,"
 	    " password_enc IS NOT NULL AS has_password, status, created_at"
 	    " FROM proxies WHERE id = $1::bigint",
-	    1, p, &res);
-	if (rv != 0)
-		return ctl_db_fail(c, rv, "reading the proxy back");
-	rv = pg_commit(c->conn);
-	if (rv != 0) {
-		PQclear(res);
-		return ctl_db_fail(c, rv, "committing");
-	}
-	*out = res;
-	return 0;
+	    id, "reading the proxy back", out);
 }
 
 int

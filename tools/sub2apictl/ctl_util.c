@@ -525,3 +525,64 @@ ctl_list(
 	PQclear(res);
 	return 0;
 }
+
+int
+ctl_next_id(struct ctl *c, const char *table, char id[24])
+{
+	const char *p[1] = {table};
+	PGresult   *res;
+	int         rv;
+
+	rv = pg_exec(c->conn,
+	    "SELECT nextval(pg_get_serial_sequence($1, 'id'))", 1, p, &res);
+	if (rv != 0)
+		return ctl_db_fail(c, rv, "drawing the id");
+	snprintf(id, 24, "%s", PQgetvalue(res, 0, 0));
+	PQclear(res);
+	return 0;
+}
+
+int
+ctl_seal_hex(
+    const struct crypto_key *key, const char *aad, const char *pt, char **hex)
+{
+	uint8_t *blob = NULL;
+	size_t   bloblen;
+	char    *h;
+	int      rv;
+
+	rv =
+	    crypto_seal(key, aad, strlen(aad), pt, strlen(pt), &blob, &bloblen);
+	if (rv != 0) {
+		ctl_err("encrypting the secret failed");
+		return rv;
+	}
+	/* bytea in text form: "\x" followed by hex. */
+	h = xmalloc(2 * bloblen + 3);
+	memcpy(h, "\\x", 2);
+	if (crypto_hex_encode(blob, bloblen, h + 2, 2 * bloblen + 1) != 0)
+		BUG("hex buffer too small");
+	free(blob);
+	*hex = h;
+	return 0;
+}
+
+int
+ctl_read_back_commit(struct ctl *c, const char *sql, const char *id,
+    const char *what, PGresult **out)
+{
+	const char *p[1] = {id};
+	PGresult   *res;
+	int         rv;
+
+	rv = pg_exec(c->conn, sql, 1, p, &res);
+	if (rv != 0)
+		return ctl_db_fail(c, rv, what);
+	rv = pg_commit(c->conn);
+	if (rv != 0) {
+		PQclear(res);
+		return ctl_db_fail(c, rv, "committing");
+	}
+	*out = res;
+	return 0;
+}
