@@ -135,6 +135,20 @@ nngx_t_poll(int (*get)(const void *), const void *obj, int want, int ms)
 	return get(obj) >= want;
 }
 
+/* The same, until the count has fallen to at most want. */
+static bool
+nngx_t_poll_down(int (*get)(const void *), const void *obj, int want, int ms)
+{
+	int64_t end = now_mono_ms() + ms;
+
+	while (now_mono_ms() < end) {
+		if (get(obj) <= want)
+			return true;
+		nng_msleep(5);
+	}
+	return get(obj) <= want;
+}
+
 static int
 nngx_t_pub_pipes(const void *p)
 {
@@ -154,7 +168,9 @@ nngx_t_req_pipes(const void *c)
 }
 
 /* Echo handler: replies "re:" + request; "slow" sleeps first. */
-static atomic_int nngx_t_slow_ms;
+static atomic_int        nngx_t_slow_ms;
+static struct nngx_t_cnt nngx_t_slow_started = {
+    PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
 
 static int
 nngx_t_echo_cb(void *arg, const void *req, size_t len, struct buf *reply)
@@ -162,8 +178,10 @@ nngx_t_echo_cb(void *arg, const void *req, size_t len, struct buf *reply)
 	int rv;
 
 	(void)arg;
-	if (len == 4 && memcmp(req, "slow", 4) == 0)
+	if (len == 4 && memcmp(req, "slow", 4) == 0) {
+		nngx_t_cnt_add(&nngx_t_slow_started);
 		nng_msleep((nng_duration)atomic_load(&nngx_t_slow_ms));
+	}
 	if (len == 4 && memcmp(req, "fail", 4) == 0)
 		return -ERR_INTERNAL; /* empty reply: nothing is sent */
 	rv = buf_add(reply, "re:", 3);
@@ -372,8 +390,13 @@ test_nngx_req_multi_replica(void)
 		T_OK(nngx_req_call(c, "m", 1, 2000, &b));
 		T_EQ_STR(buf_str(&b), "re:m");
 	}
-	/* One replica gone: calls still succeed on the other. */
+	/*
+	 * One replica gone: once the REQ side has seen its pipe close, calls
+	 * succeed on the other.  (A call racing the close may fail with
+	 * -ERR_NNG: requests are never resent, see nngx.h.)
+	 */
 	nngx_rep_free(s1);
+	T_ASSERT(nngx_t_poll_down(nngx_t_req_pipes, c, 1, 3000));
 	for (i = 0; i < 20; i++) {
 		buf_reset(&b);
 		T_OK(nngx_req_call(c, "m", 1, 2000, &b));
@@ -492,7 +515,9 @@ test_nngx_close_while_busy(void)
 		        c, "slow", 4, 10000, nngx_t_async_cb, &a) == 0)
 			started++;
 	T_EQ_INT(started, 50);
-	nng_msleep(50); /* let handlers start */
+	/* Close while handlers are busy: wait until one has started. */
+	T_ASSERT(nngx_t_cnt_wait(&nngx_t_slow_started,
+	             nngx_t_cnt_get(&nngx_t_slow_started) + 1, 5000) > 0);
 	nngx_rep_close(s);
 	nngx_req_close(c); /* every callback has run when this returns */
 	T_EQ_INT(nngx_t_cnt_get(&a.done), 50); /* each exactly once */
@@ -539,6 +564,7 @@ struct nngx_t_sink {
 	atomic_int        next; /* expected sequence number */
 	atomic_int        out_of_order;
 	atomic_int        other_topic;
+	atomic_int        warm; /* warm-up probes seen */
 	const char       *topic;
 };
 
@@ -551,6 +577,10 @@ nngx_t_sink_cb(void *arg, const char *topic, const void *payload, size_t len)
 	if (strcmp(topic, k->topic) != 0) {
 		atomic_fetch_add(&k->other_topic, 1);
 		nngx_t_cnt_add(&k->cnt);
+		return;
+	}
+	if (len == 1) { /* warm-up probe, see nngx_t_warm_up() */
+		atomic_fetch_add(&k->warm, 1);
 		return;
 	}
 	if (len != sizeof(seq)) {
@@ -572,18 +602,44 @@ nngx_t_sink_init(struct nngx_t_sink *k, const char *topic)
 	k->topic = topic;
 }
 
+/*
+ * A PUB forwards to a pipe only once nng has fully attached it, which
+ * happens some time after the pipe count moves.  Instead of guessing
+ * that time, publish one-byte probes until every sink has seen one:
+ * from then on the path is known to be live.
+ */
+static bool
+nngx_t_warm_up(
+    struct nngx_pub *p, const char *topic, struct nngx_t_sink **sinks, int n)
+{
+	int64_t end = now_mono_ms() + 5000;
+	int     i, ready;
+
+	while (now_mono_ms() < end) {
+		if (nngx_pub_send(p, topic, "w", 1) != 0)
+			return false;
+		for (ready = 0, i = 0; i < n; i++)
+			ready += atomic_load(&sinks[i]->warm) > 0;
+		if (ready == n)
+			return true;
+		nngx_t_cnt_wait(&sinks[0]->cnt, 1 << 30, 5); /* a 5 ms tick */
+	}
+	return false;
+}
+
 #define NNGX_T_NMSG 1000
 
 static void
 test_nngx_pubsub_fanout(void)
 {
-	char               u1[128], u2[128];
-	const char        *urls[] = {u1, u2};
-	const char        *topics[] = {"usage."};
-	struct nngx_sub   *s1 = NULL, *s2 = NULL;
-	struct nngx_pub   *p = NULL;
-	struct nngx_t_sink k1, k2;
-	int                i;
+	char                u1[128], u2[128];
+	const char         *urls[] = {u1, u2};
+	const char         *topics[] = {"usage."};
+	struct nngx_sub    *s1 = NULL, *s2 = NULL;
+	struct nngx_pub    *p = NULL;
+	struct nngx_t_sink  k1, k2;
+	struct nngx_t_sink *sinks[] = {&k1, &k2};
+	int                 i;
 
 	nngx_t_ipc(u1, sizeof(u1), "billing.ipc");
 	nngx_t_ipc(u2, sizeof(u2), "opsmon.ipc");
@@ -596,7 +652,7 @@ test_nngx_pubsub_fanout(void)
 	T_ASSERT(nngx_t_poll(nngx_t_pub_pipes, p, 2, 3000));
 	T_ASSERT(nngx_t_poll(nngx_t_sub_pipes, s1, 1, 3000));
 	T_ASSERT(nngx_t_poll(nngx_t_sub_pipes, s2, 1, 3000));
-	nng_msleep(20); /* the pub side attaches the pipe a moment later */
+	T_ASSERT(nngx_t_warm_up(p, "usage.", sinks, 2));
 	for (i = 0; i < NNGX_T_NMSG; i++) {
 		T_OK(nngx_pub_send(p, "usage.", &i, sizeof(i)));
 		if (i % 100 == 99)
@@ -619,18 +675,19 @@ test_nngx_pubsub_fanout(void)
 static void
 test_nngx_pubsub_topics(void)
 {
-	const char        *url = "inproc://nngx_t_topics";
-	const char        *topics[] = {"usage."};
-	struct nngx_sub   *s = NULL;
-	struct nngx_pub   *p = NULL;
-	struct nngx_t_sink k;
-	int                i = 0;
+	const char         *url = "inproc://nngx_t_topics";
+	const char         *topics[] = {"usage."};
+	struct nngx_sub    *s = NULL;
+	struct nngx_pub    *p = NULL;
+	struct nngx_t_sink  k;
+	struct nngx_t_sink *kp = &k;
+	int                 i = 0;
 
 	nngx_t_sink_init(&k, "usage.");
 	T_OK(nngx_sub_new(url, topics, 1, 0, nngx_t_sink_cb, &k, &s));
 	T_OK(nngx_pub_new(&url, 1, &p));
 	T_ASSERT(nngx_t_poll(nngx_t_pub_pipes, p, 1, 3000));
-	nng_msleep(20);
+	T_ASSERT(nngx_t_warm_up(p, "usage.", &kp, 1));
 	T_OK(nngx_pub_send(p, "error.", &i, sizeof(i)));
 	T_OK(nngx_pub_send(p, "hb.", &i, sizeof(i)));
 	T_OK(nngx_pub_send(p, "usage.", &i, sizeof(i)));
