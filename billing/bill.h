@@ -8,7 +8,10 @@
  *
  * This first cut receives events: heartbeats go through an hb_rx (so a
  * lost one shows in /metrics), usage events are counted, and both pools
- * are opened and reported in /readyz.
+ * are opened and reported in /readyz.  The price table (bill_price.h),
+ * usage normalisation (bill_usage.h) and cost arithmetic (bill_cost.h)
+ * are built and tested but not yet called from the event path; the
+ * price_* keys below are read when they are.
  */
 #ifndef BILL_H
 #define BILL_H
@@ -21,15 +24,25 @@
 #include "svc.h"
 #include "topics.h"
 
-#define BILL_CFG(X)                                                 \
-	SVC_CFG_BASE(X, "127.0.0.1:9103")                           \
-	SVC_CFG_PG(X, "4")                                          \
-	SVC_CFG_REDIS(X, "4")                                       \
-	SVC_CFG_DEPS(X)                                             \
-	X(events_addr, CFG_NNG, ADDR_BILLING_EVENTS, 0, 0, NULL, 0, \
-	    "SUB address the gateways publish usage events to.")    \
-	X(recv_queue, CFG_INT, "8192", 16, 1048576, NULL, 0,        \
-	    "Messages queued in the subscriber before NNG drops.")
+#define BILL_CFG(X)                                                            \
+	SVC_CFG_BASE(X, "127.0.0.1:9103")                                      \
+	SVC_CFG_PG(X, "4")                                                     \
+	SVC_CFG_REDIS(X, "4")                                                  \
+	SVC_CFG_DEPS(X)                                                        \
+	X(events_addr, CFG_NNG, ADDR_BILLING_EVENTS, 0, 0, NULL, 0,            \
+	    "SUB address the gateways publish usage events to.")               \
+	X(recv_queue, CFG_INT, "8192", 16, 1048576, NULL, 0,                   \
+	    "Messages queued in the subscriber before NNG drops.")             \
+	X(price_file, CFG_STR, "", 0, 1024, NULL, 0,                           \
+	    "LiteLLM-format price table; empty: the bundled one.")             \
+	X(price_bundled, CFG_STR, "billing/prices.json", 0, 1024, NULL, 0,     \
+	    "Bundled price table, used when price_file fails.")                \
+	X(price_file_max, CFG_SIZE, "16M", 1024, 256 << 20, NULL, 0,           \
+	    "Largest price table file accepted.")                              \
+	X(price_unknown, CFG_ENUM, "zero", 0, 0, "zero|fallback", 0,           \
+	    "Unknown model: zero cost (dead-lettered) or fallback.")           \
+	X(price_fallback_model, CFG_STR, "claude-sonnet-4-5", 0, 128, NULL, 0, \
+	    "Model whose prices an unknown model gets (fallback).")
 
 CFG_DECLARE(bill_cfg, BILL_CFG)
 

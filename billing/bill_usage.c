@@ -57,6 +57,10 @@ bu_split(
 	/* Some upstreams send only the split: the split is then the total. */
 	if (total == 0)
 		total = raw->cache_5m + raw->cache_1h;
+	if (total > BILL_USAGE_MAX) {
+		*reason = "absurd cache_creation tokens (>100M)";
+		return -ERR_INVAL;
+	}
 	if (raw->cache_5m + raw->cache_1h > total) {
 		*reason =
 		    "cache 5m + 1h tokens exceed the cache creation total";
@@ -64,10 +68,6 @@ bu_split(
 	}
 	u->cache_1h = raw->cache_1h;
 	u->cache_5m = total - raw->cache_1h;
-	if (u->cache_5m > BILL_USAGE_MAX) {
-		*reason = "absurd cache_creation tokens (>100M)";
-		return -ERR_INVAL;
-	}
 	return 0;
 }
 
