@@ -7,6 +7,7 @@
  */
 #include <ctype.h>
 #include <jansson.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <unistd.h>
 
@@ -513,6 +514,59 @@ test_reload_swap(void)
 	bill_prices_free(p);
 }
 
+/* Readers look up while the main thread swaps tables under them. */
+struct swap_reader {
+	struct bill_prices *p;
+	int                 bad;
+};
+
+static void *
+swap_reader_main(void *arg)
+{
+	struct swap_reader     *r = arg;
+	struct bill_price_match m;
+	__int128                one = (__int128)1000000000000000000LL * 1000;
+	int                     i;
+
+	for (i = 0; i < 20000; i++) {
+		__int128 v;
+
+		if (bill_prices_lookup(r->p, "x", &m) != 0) {
+			r->bad++;
+			continue;
+		}
+		v = m.price.p[0][BILL_B_INPUT];
+		/* 1e-06 or 2e-06 USD: always one whole table's price. */
+		if (v != one && v != 2 * one)
+			r->bad++;
+	}
+	return NULL;
+}
+
+static void
+test_concurrent_swap(void)
+{
+	static const char      d1[] = "{\"x\": {\"input_cost_per_token\": "
+	                              "1e-06, \"output_cost_per_token\": 1}}";
+	static const char      d2[] = "{\"x\": {\"input_cost_per_token\": "
+	                              "2e-06, \"output_cost_per_token\": 1}}";
+	struct bill_prices_cfg cfg = {0};
+	struct bill_prices    *p = bill_prices_new(&cfg);
+	struct swap_reader     r[2] = {{p, 0}, {p, 0}};
+	pthread_t              th[2];
+	int                    i;
+
+	bill_prices_swap(p, load_doc(d1, NULL));
+	for (i = 0; i < 2; i++)
+		T_OK(pthread_create(&th[i], NULL, swap_reader_main, &r[i]));
+	for (i = 0; i < 2000; i++)
+		bill_prices_swap(p, load_doc(i % 2 ? d1 : d2, NULL));
+	for (i = 0; i < 2; i++)
+		T_OK(pthread_join(th[i], NULL));
+	T_EQ_INT(r[0].bad + r[1].bad, 0);
+	bill_prices_free(p);
+}
+
 /* ---- LiteLLM's own table ---- */
 
 /*
@@ -670,4 +724,4 @@ T_MAIN(T_CASE(test_bundled_table), T_CASE(test_exact_prices),
     T_CASE(test_refused_entries), T_CASE(test_long_name_refused),
     T_CASE(test_broken_inputs), T_CASE(test_mutated_files), T_CASE(test_lookup),
     T_CASE(test_unknown_policy), T_CASE(test_reload_swap),
-    T_CASE(test_litellm_file))
+    T_CASE(test_concurrent_swap), T_CASE(test_litellm_file))

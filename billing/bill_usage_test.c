@@ -35,11 +35,11 @@ static const struct uc ok_cases[] = {
     {BILL_PROV_OPENAI, {10, 500, 300, 0, 0, 0, 0}, {10, 500, 0, 0, 0}},
     /* Gemini: cached content leaves the prompt; thoughts join output. */
     {BILL_PROV_GEMINI, {5000, 100, 250, 0, 0, 0, 4000},
-	{1000, 350, 0, 0, 4000}},
+        {1000, 350, 0, 0, 4000}},
     {BILL_PROV_GEMINI, {0, 0, 0, 0, 0, 0, 0}, {0, 0, 0, 0, 0}},
     /* The bound itself is fine. */
     {BILL_PROV_ANTHROPIC, {BILL_USAGE_MAX, BILL_USAGE_MAX, 0, 0, 0, 0, 0},
-	{BILL_USAGE_MAX, BILL_USAGE_MAX, 0, 0, 0}},
+        {BILL_USAGE_MAX, BILL_USAGE_MAX, 0, 0, 0}},
 };
 
 struct bad {
@@ -52,24 +52,22 @@ static const struct bad bad_cases[] = {
     {BILL_PROV_ANTHROPIC, {-1, 0, 0, 0, 0, 0, 0}, "negative input tokens"},
     {BILL_PROV_OPENAI, {0, -5, 0, 0, 0, 0, 0}, "negative output tokens"},
     {BILL_PROV_GEMINI, {0, 0, -1, 0, 0, 0, 0}, "negative reasoning tokens"},
-    {BILL_PROV_ANTHROPIC, {0, 0, 0, 0, 0, 0, -3},
-	"negative cache_read tokens"},
-    {BILL_PROV_ANTHROPIC, {0, 0, 0, 0, 0, -1, 0},
-	"negative cache_1h tokens"},
+    {BILL_PROV_ANTHROPIC, {0, 0, 0, 0, 0, 0, -3}, "negative cache_read tokens"},
+    {BILL_PROV_ANTHROPIC, {0, 0, 0, 0, 0, -1, 0}, "negative cache_1h tokens"},
     {BILL_PROV_ANTHROPIC, {BILL_USAGE_MAX + 1, 0, 0, 0, 0, 0, 0},
-	"absurd input tokens (>100M)"},
+        "absurd input tokens (>100M)"},
     {BILL_PROV_OPENAI, {0, 0, 0, 0, 0, 0, INT64_MAX},
-	"absurd cache_read tokens (>100M)"},
+        "absurd cache_read tokens (>100M)"},
     {BILL_PROV_ANTHROPIC, {0, 0, 0, 100, 80, 30, 0},
-	"cache 5m + 1h tokens exceed the cache creation total"},
+        "cache 5m + 1h tokens exceed the cache creation total"},
     /* Only a split, each part fine, but together above the bound. */
     {BILL_PROV_ANTHROPIC, {0, 0, 0, 0, BILL_USAGE_MAX, 1, 0},
-	"absurd cache_creation tokens (>100M)"},
+        "absurd cache_creation tokens (>100M)"},
     /* Gemini thoughts push the output past the bound. */
     {BILL_PROV_GEMINI, {0, BILL_USAGE_MAX, 1, 0, 0, 0, 0},
-	"absurd output tokens (>100M)"},
+        "absurd output tokens (>100M)"},
     {BILL_PROV_OPENAI, {10, 5, 6, 0, 0, 0, 0},
-	"reasoning tokens exceed OpenAI output tokens"},
+        "reasoning tokens exceed OpenAI output tokens"},
     {(enum bill_provider)7, {0, 0, 0, 0, 0, 0, 0}, "unknown provider"},
 };
 
