@@ -230,8 +230,11 @@ struct proto_header {
 
 /*
  * Gateway returns a lease and reports how the upstream answered: HTTP
- * status (0 when no response came), error class, and the few response
- * headers (rate-limit resets, retry-after) the account state machine reads.
+ * status (0 when no response came), error class, the few response
+ * headers (rate-limit resets, retry-after, the anthropic-ratelimit-unified-*
+ * family) the account state machine reads, and for a 4xx/5xx a short
+ * excerpt of the upstream's error message (e.g. to tell a banned
+ * organisation from a plain 403).  Never credentials.
  */
 struct proto_sched_release_req {
 	char                request_id[PROTO_ID_MAX + 1];  /* "rid" (opt) */
@@ -244,6 +247,7 @@ struct proto_sched_release_req {
 	int64_t             retry_after_s;                 /* "retry" (opt) */
 	uint32_t            n_headers;
 	struct proto_header headers[PROTO_HEADERS_MAX]; /* "hdrs": map */
+	char err_message[PROTO_HDR_VAL_MAX + 1];        /* "emsg" (opt) */
 };
 
 struct proto_sched_release_rep {
