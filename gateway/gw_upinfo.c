@@ -2,13 +2,14 @@
  * gw_upinfo.c: the response headers and the error message the gateway
  * hands to the scheduler with a release (see gw_upinfo.h).
  */
+#include "gw_upinfo.h"
+
 #include <ctype.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <strings.h>
 
 #include "err.h"
-#include "gw_upinfo.h"
 
 #define GW_UPINFO_RL_PREFIX "anthropic-ratelimit-unified-"
 
@@ -75,8 +76,9 @@ gw_upinfo_put(char *out, size_t cap, size_t *o, const char *s, size_t len)
 {
 	size_t k = len;
 
+	/* A word may be cut; a non-ASCII s is one character: all or none. */
 	if (*o + k >= cap)
-		k = cap - 1 - *o; /* words are cut; s is ASCII or one character */
+		k = cap - 1 - *o;
 	if (k < len && (unsigned char)s[0] >= 0x80)
 		k = 0;
 	memcpy(out + *o, s, k);
@@ -101,8 +103,8 @@ gw_upinfo_clean(const char *msg, char *out, size_t cap)
 			continue;
 		}
 		if (!gw_upinfo_token_char((unsigned char)*p)) {
-			char c = (unsigned char)*p < 0x20 || *p == 0x7f ? ' '
-			                                                : *p;
+			char c =
+			    (unsigned char)*p < 0x20 || *p == 0x7f ? ' ' : *p;
 
 			if (!gw_upinfo_put(out, cap, &o, &c, 1))
 				break;

@@ -11,11 +11,13 @@ static void
 test_header_wanted(void)
 {
 	T_ASSERT(gw_upinfo_header_wanted("anthropic-ratelimit-unified-reset"));
-	T_ASSERT(gw_upinfo_header_wanted("Anthropic-RateLimit-Unified-5h-Status"));
+	T_ASSERT(
+	    gw_upinfo_header_wanted("Anthropic-RateLimit-Unified-5h-Status"));
 	T_ASSERT(gw_upinfo_header_wanted("Retry-After"));
 	T_ASSERT(!gw_upinfo_header_wanted("x-api-key"));
 	T_ASSERT(!gw_upinfo_header_wanted("authorization"));
-	T_ASSERT(!gw_upinfo_header_wanted("anthropic-ratelimit-requests-limit"));
+	T_ASSERT(
+	    !gw_upinfo_header_wanted("anthropic-ratelimit-requests-limit"));
 }
 
 static void
@@ -33,16 +35,17 @@ test_header_add_bounded(void)
 	T_EQ_STR(h[0].name, "anthropic-ratelimit-unified-5h-reset");
 	T_EQ_STR(h[0].value, "1790000000");
 	memset(big, 'v', sizeof(big));
-	T_EQ_INT(gw_upinfo_header_add(h, &n, "retry-after", big,
-	             PROTO_HDR_VAL_MAX + 1),
+	T_EQ_INT(gw_upinfo_header_add(
+	             h, &n, "retry-after", big, PROTO_HDR_VAL_MAX + 1),
 	    -ERR_TOOBIG);
-	T_OK(gw_upinfo_header_add(h, &n, "retry-after", big, PROTO_HDR_VAL_MAX));
+	T_OK(
+	    gw_upinfo_header_add(h, &n, "retry-after", big, PROTO_HDR_VAL_MAX));
 	T_EQ_INT(strlen(h[1].value), PROTO_HDR_VAL_MAX);
 	for (i = n; i < PROTO_HEADERS_MAX; i++)
 		T_OK(gw_upinfo_header_add(h, &n, "retry-after", "1", 1));
 	T_EQ_INT(n, PROTO_HEADERS_MAX);
-	T_EQ_INT(gw_upinfo_header_add(h, &n, "retry-after", "1", 1),
-	    -ERR_TOOBIG);
+	T_EQ_INT(
+	    gw_upinfo_header_add(h, &n, "retry-after", "1", 1), -ERR_TOOBIG);
 	T_EQ_INT(n, PROTO_HEADERS_MAX);
 }
 

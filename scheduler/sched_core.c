@@ -40,6 +40,8 @@ sched_core_init(struct sched *s)
 		rv = rds_script_new(sched_lua_renew, &s->lua_renew);
 	if (rv == 0)
 		rv = rds_script_new(sched_lua_release, &s->lua_release);
+	if (rv == 0)
+		rv = rds_script_new(sched_lua_failure, &s->lua_failure);
 	if (rv != 0) {
 		sched_core_release(s);
 		return rv;
@@ -55,7 +57,9 @@ sched_core_release(struct sched *s)
 	rds_script_free(s->lua_acquire);
 	rds_script_free(s->lua_renew);
 	rds_script_free(s->lua_release);
+	rds_script_free(s->lua_failure);
 	s->lua_acquire = s->lua_renew = s->lua_release = NULL;
+	s->lua_failure = NULL;
 	crypto_key_wipe(&s->key);
 	s->key_ok = false;
 }
