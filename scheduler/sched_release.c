@@ -76,8 +76,13 @@ sched_on_release(
 	oc.n_hdrs = req.n_headers;
 	oc.err_message = req.err_message;
 	rv = sched_state_apply(s, &oc, rep.state);
-	if (rv != 0)
-		return rv;
+	if (rv != 0) {
+		/* The lease is back all the same; the outcome is lost. */
+		log_warn("sched.release_state_failed", LOG_REQ(env->id),
+		    LOG_I64("account", req.account_id),
+		    LOG_I64("status", req.http_status), LOG_ERR(rv));
+		rep.state[0] = '\0';
+	}
 	if (rrv != 0)
 		return rrv;
 	log_debug("sched.release", LOG_REQ(env->id),
