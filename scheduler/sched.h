@@ -310,6 +310,14 @@ int sched_slots_renew(struct sched *s, const char (*leases)[PROTO_ID_MAX + 1],
 int sched_slots_release(
     struct sched *s, const char *lease, int64_t aid, bool *held) WARN_UNUSED;
 
+/*
+ * sched_slots_release() that, with reset_failures, also drops account
+ * aid's failure count (sched_state.c) in the same round trip: what a
+ * successful attempt's release does.
+ */
+int sched_slots_release_ex(struct sched *s, const char *lease, int64_t aid,
+    bool reset_failures, bool *held) WARN_UNUSED;
+
 /* ---- sched_acct.c: accounts ------------------------------------------ */
 
 /* One schedulable candidate of an acquire. */

@@ -61,7 +61,12 @@ sched_on_release(
 		return rv;
 	memset(&rep, 0, sizeof(rep));
 	snprintf(rep.state, sizeof(rep.state), "ok");
-	rrv = sched_slots_release(s, req.lease_id, req.account_id, &held);
+	/* A success resets the account's failure count in the same trip. */
+	rrv = sched_slots_release_ex(s, req.lease_id, req.account_id,
+	    sched_state_kind(req.http_status, req.err_class) ==
+	            SCHED_ST_SUCCESS &&
+	        s->cfg->temp_unsched_threshold > 0,
+	    &held);
 	if (rrv != 0)
 		log_warn(
 		    "sched.release_failed", LOG_REQ(env->id), LOG_ERR(rrv));

@@ -38,8 +38,9 @@
  * Every transition writes one account_state_log row (from, to, reason,
  * until, status, instance) in the same statement as the accounts UPDATE
  * (data-modifying CTEs: one statement, one transaction); the row lock
- * taken there makes "from" exact.  A success costs one Redis DEL and one
- * UPDATE whose WHERE clause matches only when the window, its status or
+ * taken there makes "from" exact.  A success costs no extra Redis round
+ * trip (the release script drops the failure count) and one UPDATE whose
+ * WHERE clause matches only when the window, its status or
  * the rate limit really change: an unchanged account is read, never
  * written (no new row version, no WAL, updated_at kept).  accounts'
  * trigger moves updated_at whenever a row is written.
@@ -402,27 +403,20 @@ sched_state_write(struct sched *s, struct pg_conn *conn,
 	return 0;
 }
 
-/* A success: reset the failure count, then window and rate limit. */
+/*
+ * A success: the 5h window and a recorded rate limit.  The failure count
+ * was reset by the release script (sched_slots_release_ex()).
+ */
 static int
 sched_state_success(struct sched *s, const struct sched_outcome *o)
 {
 	char        id[24], reset[24], start[24], st[16];
 	const char *params[6] = {id, NULL, reset, start, st, s->svc.instance};
 	struct pg_conn *conn;
-	redisReply     *rep;
 	PGresult       *res;
 	int64_t         now = now_wall_ms();
 	int             rv;
 
-	if (s->cfg->temp_unsched_threshold > 0) {
-		rv = rds_cmd(s->rds, &rep, "DEL %sfail:%lld",
-		    s->cfg->redis_prefix, (long long)o->account_id);
-		if (rv == 0)
-			freeReplyObject(rep);
-		else
-			log_warn("sched.failure_reset_failed",
-			    LOG_I64("account", o->account_id), LOG_ERR(rv));
-	}
 	params[1] = sched_state_5h_status(o);
 	snprintf(id, sizeof(id), "%lld", (long long)o->account_id);
 	snprintf(reset, sizeof(reset), "%lld",

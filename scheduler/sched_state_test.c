@@ -127,6 +127,35 @@ t_zcard_fail(int64_t aid)
 	return n;
 }
 
+/* A release through the dispatcher; returns the reply's state. */
+static const char *
+t_release(const char *lease, int64_t aid, int32_t status, const char *emsg)
+{
+	static struct proto_sched_release_rep rep;
+	struct proto_sched_release_req        req;
+	struct proto_env                      env;
+	struct buf                            b, reply;
+
+	memset(&req, 0, sizeof(req));
+	snprintf(req.lease_id, sizeof(req.lease_id), "%s", lease);
+	req.account_id = aid;
+	req.http_status = status;
+	snprintf(req.err_class, sizeof(req.err_class), "%s",
+	    status >= 400 ? "http" : "");
+	snprintf(req.err_message, sizeof(req.err_message), "%s", emsg);
+	buf_init(&b, PROTO_MAX_MSG);
+	T_OK(proto_sched_release_req_pack(&b, "rel", 0, &req));
+	buf_init(&reply, PROTO_MAX_MSG);
+	T_OK(sched_rep_handle(&S, b.data, b.len, &reply));
+	T_OK(proto_env_unpack(reply.data, reply.len, &env));
+	T_EQ_INT(env.type, MSG_SCHED_RELEASE_REP);
+	T_OK(proto_sched_release_rep_unpack(&env, &rep));
+	T_ASSERT(rep.released);
+	buf_release(&b);
+	buf_release(&reply);
+	return rep.state;
+}
+
 /* ---- cases ------------------------------------------------------------ */
 
 static void
@@ -410,8 +439,14 @@ test_failures_pause(void)
 	o.lease = "m2";
 	T_EQ_STR(t_apply(&o), "ok");
 	T_EQ_INT(t_zcard_fail(b), 2);
+	/* Applying a success alone leaves the count to the release... */
 	o = t_out(b, 200);
 	T_EQ_STR(t_apply(&o), "ok");
+	T_EQ_INT(t_zcard_fail(b), 2);
+	/* ...whose script drops it; other statuses do not. */
+	T_EQ_STR(t_release("m-other", b, 400, ""), "ok");
+	T_EQ_INT(t_zcard_fail(b), 2);
+	T_EQ_STR(t_release("m-ok", b, 200, ""), "ok");
 	T_EQ_INT(t_zcard_fail(b), 0);
 	o = t_out(b, 503);
 	o.lease = "m3";
@@ -615,34 +650,15 @@ test_success_clears(void)
 static void
 test_release_reply(void)
 {
-	struct proto_sched_release_req req;
-	struct proto_sched_release_rep rep;
-	struct proto_env               env;
-	struct buf                     b, reply;
-	int64_t                        a;
-	int                            i;
+	int64_t a;
 
 	t_setup();
 	a = t_acct("oauth", NULL);
-	for (i = 0; i < 3; i++) {
-		memset(&req, 0, sizeof(req));
-		snprintf(req.lease_id, sizeof(req.lease_id), "rr-%d", i);
-		req.account_id = a;
-		req.http_status = 503;
-		snprintf(req.err_class, sizeof(req.err_class), "http");
-		snprintf(req.err_message, sizeof(req.err_message), "down");
-		buf_init(&b, PROTO_MAX_MSG);
-		T_OK(proto_sched_release_req_pack(&b, "rel", 0, &req));
-		buf_init(&reply, PROTO_MAX_MSG);
-		T_OK(sched_rep_handle(&S, b.data, b.len, &reply));
-		T_OK(proto_env_unpack(reply.data, reply.len, &env));
-		T_EQ_INT(env.type, MSG_SCHED_RELEASE_REP);
-		T_OK(proto_sched_release_rep_unpack(&env, &rep));
-		T_ASSERT(rep.released);
-		T_EQ_STR(rep.state, i < 2 ? "ok" : "temp_unschedulable");
-		buf_release(&b);
-		buf_release(&reply);
-	}
+	T_EQ_STR(t_release("rr-0", a, 503, "down"), "ok");
+	T_EQ_STR(t_release("rr-1", a, 503, "down"), "ok");
+	T_EQ_STR(t_release("rr-2", a, 503, "down"), "temp_unschedulable");
+	T_EQ_STR(t_release("rr-3", a, 529, ""), "overloaded");
+	T_EQ_STR(t_release("rr-4", a, 200, ""), "ok");
 }
 
 static void
