@@ -89,6 +89,10 @@
 	X(temp_unsched_cooldown, CFG_DUR, "5m", 1000, 86400000, NULL, 0,       \
 	    "How long an account is temporarily unschedulable after "          \
 	    "temp_unsched_threshold failures.")                                \
+	X(state_memo_ttl, CFG_DUR, "5s", 0, 60000, NULL, 0,                    \
+	    "How long a success that changed nothing spares the next "         \
+	    "identical success of the same account its database statement "    \
+	    "(0: every success asks the database).")                           \
 	X(anthropic_base_url, CFG_STR, "https://api.anthropic.com", 0, 512,    \
 	    NULL, 0, "Upstream of anthropic accounts without a base_url.")     \
 	X(openai_base_url, CFG_STR, "https://api.openai.com", 0, 512, NULL, 0, \
@@ -120,6 +124,7 @@
 CFG_DECLARE(sched_cfg, SCHED_CFG)
 
 struct sched_keycache;
+struct sched_statememo;
 
 struct sched {
 	struct svc              svc;
@@ -131,13 +136,14 @@ struct sched {
 	struct met_family      *requests; /* {type, result}; may be NULL */
 	struct met_counter     *cfg_events;
 	/* Set by sched_core_init(). */
-	struct sched_keycache *keys;
-	struct crypto_key      key;
-	bool                   key_ok; /* secret_key was set */
-	struct rds_script     *lua_acquire;
-	struct rds_script     *lua_renew;
-	struct rds_script     *lua_release;
-	struct rds_script     *lua_failure; /* sched_state.c */
+	struct sched_keycache  *keys;
+	struct crypto_key       key;
+	bool                    key_ok; /* secret_key was set */
+	struct rds_script      *lua_acquire;
+	struct rds_script      *lua_renew;
+	struct rds_script      *lua_release;
+	struct rds_script      *lua_failure; /* sched_state.c */
+	struct sched_statememo *memo;        /* sched_state.c */
 };
 
 /* ---- sched_core.c: the hot path's shared state ----------------------- */
@@ -421,6 +427,16 @@ int64_t sched_state_rate_until(const struct sched *s,
  */
 int sched_state_apply(
     struct sched *s, const struct sched_outcome *o, char *state) WARN_UNUSED;
+
+/*
+ * The success memo: per account (direct-mapped, bounded), the 5h headers
+ * of the last success whose statement found nothing left to do (no rate
+ * limit recorded), for state_memo_ttl.  An identical success within that
+ * time skips the database; any transition of the account drops its
+ * entry.  Thread-safe.  sched_state_memo_free(NULL) is legal.
+ */
+struct sched_statememo *sched_state_memo_new(void);
+void                    sched_state_memo_free(struct sched_statememo *m);
 
 /* ---- sched_sticky.c: session bindings ------------------------------- */
 

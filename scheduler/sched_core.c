@@ -35,6 +35,7 @@ sched_core_init(struct sched *s)
 		    LOG_MSG("SUB2API_SECRET_KEY is not set: acquires fail"));
 	}
 	s->keys = sched_keys_new((size_t)s->cfg->key_cache_size);
+	s->memo = sched_state_memo_new();
 	rv = rds_script_new(sched_lua_acquire, &s->lua_acquire);
 	if (rv == 0)
 		rv = rds_script_new(sched_lua_renew, &s->lua_renew);
@@ -54,6 +55,8 @@ sched_core_release(struct sched *s)
 {
 	sched_keys_free(s->keys);
 	s->keys = NULL;
+	sched_state_memo_free(s->memo);
+	s->memo = NULL;
 	rds_script_free(s->lua_acquire);
 	rds_script_free(s->lua_renew);
 	rds_script_free(s->lua_release);

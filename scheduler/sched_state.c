@@ -40,12 +40,18 @@
  * (data-modifying CTEs: one statement, one transaction); the row lock
  * taken there makes "from" exact.  A success costs no extra Redis round
  * trip (the release script drops the failure count) and one UPDATE whose
- * WHERE clause matches only when the window, its status or
- * the rate limit really change: an unchanged account is read, never
- * written (no new row version, no WAL, updated_at kept).  accounts'
- * trigger moves updated_at whenever a row is written.
+ * WHERE clause matches only when the window, its status or the rate
+ * limit really change: an unchanged account is read, never written (no
+ * new row version, no WAL, updated_at kept).  And not even read, most of
+ * the time: a success that left no rate limit behind is memoised per
+ * account (the 5h headers it carried) for state_memo_ttl, and an
+ * identical success within that time skips the database; a transition
+ * made here drops the memo (one made by another replica is seen once the
+ * memo expires: a window status or an expired limit may lag that long,
+ * which changes no scheduling).  accounts' trigger moves updated_at
+ * whenever a row is written.
  */
-#include <ctype.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <strings.h>
 
@@ -58,6 +64,20 @@
 #define SCHED_REASON_MAX   512
 #define SCHED_RL_HDR       "anthropic-ratelimit-unified-"
 #define SCHED_MILLIS_ABOVE 100000000000LL /* 1e11: a reset in ms */
+
+#define SCHED_MEMO_SIZE 4096 /* entries, direct-mapped by account id */
+
+struct sched_memo_ent {
+	int64_t aid;          /* 0: empty */
+	int64_t expires_ms;   /* monotonic */
+	int64_t reset5h;      /* the 5h-reset used, 0: none */
+	char    status5h[16]; /* the 5h-status used, "": none */
+};
+
+struct sched_statememo {
+	pthread_mutex_t       mu;
+	struct sched_memo_ent e[SCHED_MEMO_SIZE];
+};
 
 /*
  * KEYS[1] the account's failure set; ARGV: window ms, threshold, member.
@@ -119,7 +139,8 @@ static const char sched_set_temp[] =
  * A success.  $1 account, $2 5h status (NULL: no header), $3 5h reset
  * (unix s, 0: none), $4 the attempt's start (ms), $5 http status, $6
  * instance.  Writes only when something changes; logs a cleared rate
- * limit.  Returns (rows updated, log rows).
+ * limit.  Returns (rows updated, log rows, whether no rate limit is
+ * left: NULL for an unknown account).
  */
 static const char sched_success_sql[] =
     "WITH o AS (SELECT id, rate_limited_at AS rla,"
@@ -156,7 +177,8 @@ static const char sched_success_sql[] =
     " SELECT $1::bigint, 'rate_limited', 'ok',"
     " 'a success cleared the recorded rate limit', $5::integer, $6"
     " FROM u WHERE u.clr RETURNING 1)"
-    " SELECT (SELECT count(*) FROM u), (SELECT count(*) FROM l)";
+    " SELECT (SELECT count(*) FROM u), (SELECT count(*) FROM l),"
+    " (SELECT rlr IS NULL OR clr FROM n)";
 
 /* Whether custom error codes are on for the account, and list status. */
 static const char sched_codes_sql[] =
@@ -167,6 +189,70 @@ static const char sched_codes_sql[] =
     " AND (extra->'custom_error_codes' @> jsonb_build_array($2::integer)"
     " OR extra->'custom_error_codes' @> jsonb_build_array($2::text))"
     " FROM accounts WHERE id = $1::bigint";
+
+struct sched_statememo *
+sched_state_memo_new(void)
+{
+	struct sched_statememo *m = xcalloc(1, sizeof(*m));
+
+	pthread_mutex_init(&m->mu, NULL);
+	return m;
+}
+
+void
+sched_state_memo_free(struct sched_statememo *m)
+{
+	if (m == NULL)
+		return;
+	pthread_mutex_destroy(&m->mu);
+	free(m);
+}
+
+static struct sched_memo_ent *
+sched_state_memo_slot(struct sched_statememo *m, int64_t aid)
+{
+	return &m->e[(uint64_t)aid % SCHED_MEMO_SIZE];
+}
+
+/* Whether a success with (st, reset) on aid was memoised and is fresh. */
+static bool
+sched_state_memo_hit(
+    struct sched *s, int64_t aid, const char *st, int64_t reset)
+{
+	struct sched_memo_ent *e;
+	bool                   hit;
+
+	if (s->memo == NULL || s->cfg->state_memo_ttl == 0)
+		return false;
+	pthread_mutex_lock(&s->memo->mu);
+	e = sched_state_memo_slot(s->memo, aid);
+	hit = e->aid == aid && e->expires_ms > now_mono_ms() &&
+	    e->reset5h == reset && strcmp(e->status5h, st) == 0;
+	pthread_mutex_unlock(&s->memo->mu);
+	return hit;
+}
+
+/* Remembers (st, reset) for aid, or (st NULL) forgets aid. */
+static void
+sched_state_memo_put(
+    struct sched *s, int64_t aid, const char *st, int64_t reset)
+{
+	struct sched_memo_ent *e;
+
+	if (s->memo == NULL)
+		return;
+	pthread_mutex_lock(&s->memo->mu);
+	e = sched_state_memo_slot(s->memo, aid);
+	if (st != NULL && s->cfg->state_memo_ttl > 0) {
+		e->aid = aid;
+		e->expires_ms = now_mono_ms() + s->cfg->state_memo_ttl;
+		e->reset5h = reset;
+		snprintf(e->status5h, sizeof(e->status5h), "%s", st);
+	} else if (e->aid == aid) {
+		e->aid = 0;
+	}
+	pthread_mutex_unlock(&s->memo->mu);
+}
 
 enum sched_st_kind
 sched_state_kind(int32_t status, const char *err_class)
@@ -379,6 +465,7 @@ sched_state_write(struct sched *s, struct pg_conn *conn,
 	PGresult *res;
 	int       rv;
 
+	sched_state_memo_put(s, o->account_id, NULL, 0);
 	snprintf(sql, sizeof(sql), sched_state_sql_fmt, t->set);
 	snprintf(id, sizeof(id), "%lld", (long long)o->account_id);
 	snprintf(until, sizeof(until), "%lld", (long long)t->until_ms);
@@ -414,13 +501,16 @@ sched_state_success(struct sched *s, const struct sched_outcome *o)
 	const char *params[6] = {id, NULL, reset, start, st, s->svc.instance};
 	struct pg_conn *conn;
 	PGresult       *res;
-	int64_t         now = now_wall_ms();
+	int64_t         now = now_wall_ms(), r5h;
 	int             rv;
 
 	params[1] = sched_state_5h_status(o);
+	r5h = params[1] != NULL ? sched_state_5h_reset(o, now) : 0;
+	if (sched_state_memo_hit(
+	        s, o->account_id, params[1] != NULL ? params[1] : "", r5h))
+		return 0;
 	snprintf(id, sizeof(id), "%lld", (long long)o->account_id);
-	snprintf(reset, sizeof(reset), "%lld",
-	    (long long)(params[1] != NULL ? sched_state_5h_reset(o, now) : 0));
+	snprintf(reset, sizeof(reset), "%lld", (long long)r5h);
 	snprintf(start, sizeof(start), "%lld",
 	    (long long)(now - (o->duration_ms > 0 ? o->duration_ms : 0)));
 	snprintf(st, sizeof(st), "%d", (int)o->status);
@@ -441,6 +531,12 @@ sched_state_success(struct sched *s, const struct sched_outcome *o)
 		    LOG_I64("account", o->account_id),
 		    LOG_I64("status", o->status),
 		    LOG_STR("from", "rate_limited"), LOG_STR("to", "ok"));
+	/* Nothing left for an identical success to do: remember that. */
+	if (PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 2), "t") == 0)
+		sched_state_memo_put(
+		    s, o->account_id, params[1] != NULL ? params[1] : "", r5h);
+	else
+		sched_state_memo_put(s, o->account_id, NULL, 0);
 	PQclear(res);
 	pg_release(conn);
 	return 0;

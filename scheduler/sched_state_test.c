@@ -646,6 +646,75 @@ test_success_clears(void)
 	T_EQ_INT(t_logs(b) + t_logs(c), 0);
 }
 
+static void
+test_success_memo(void)
+{
+	struct proto_header  h[1];
+	struct sched_outcome o;
+	char                 v[64];
+	int64_t              a, b;
+
+	t_setup();
+	a = t_acct("oauth", NULL);
+	b = t_acct("oauth", NULL);
+	T_ASSERT(T_CFG->state_memo_ttl > 0);
+	o = t_out(a, 200);
+	o.hdrs = h;
+	o.n_hdrs = 1;
+	snprintf(h[0].name, sizeof(h[0].name),
+	    "anthropic-ratelimit-unified-5h-status");
+	snprintf(h[0].value, sizeof(h[0].value), "allowed");
+	T_EQ_STR(t_apply(&o), "ok");
+	/* Another replica's write is not seen while the memo holds... */
+	t_sql1("UPDATE accounts SET session_window_status = 'rejected'"
+	       " WHERE id = $1::bigint",
+	    a);
+	T_EQ_STR(t_apply(&o), "ok");
+	t_str(
+	    "SELECT session_window_status FROM accounts WHERE id = $1::bigint",
+	    a, v, sizeof(v));
+	T_EQ_STR(v, "rejected");
+	/* ...a transition made here drops it... */
+	o.status = 529;
+	T_EQ_STR(t_apply(&o), "overloaded");
+	o.status = 200;
+	T_EQ_STR(t_apply(&o), "ok");
+	t_str(
+	    "SELECT session_window_status FROM accounts WHERE id = $1::bigint",
+	    a, v, sizeof(v));
+	T_EQ_STR(v, "allowed");
+	/* ...and without a memo every success asks the database. */
+	T_CFG->state_memo_ttl = 0;
+	t_sql1("UPDATE accounts SET session_window_status = 'rejected'"
+	       " WHERE id = $1::bigint",
+	    a);
+	T_EQ_STR(t_apply(&o), "ok");
+	t_str(
+	    "SELECT session_window_status FROM accounts WHERE id = $1::bigint",
+	    a, v, sizeof(v));
+	T_EQ_STR(v, "allowed");
+	T_CFG->state_memo_ttl = 5000;
+
+	/* A rate limit that stood is never memoised away. */
+	t_sql1("UPDATE accounts SET rate_limited_at = now() - interval '10 s',"
+	       " rate_limit_reset_at = now() - interval '1 s'"
+	       " WHERE id = $1::bigint",
+	    b);
+	o = t_out(b, 200);
+	o.duration_ms = 3600 * 1000; /* started before the limit: it stands */
+	T_EQ_STR(t_apply(&o), "ok");
+	T_EQ_INT(t_sql1("SELECT count(*) FROM accounts WHERE id = $1::bigint"
+	                " AND rate_limit_reset_at IS NOT NULL",
+	             b),
+	    1);
+	o.duration_ms = 1000; /* started after it: clears */
+	T_EQ_STR(t_apply(&o), "ok");
+	T_EQ_INT(t_sql1("SELECT count(*) FROM accounts WHERE id = $1::bigint"
+	                " AND rate_limit_reset_at IS NULL",
+	             b),
+	    1);
+}
+
 /* The reply's state through the dispatcher, long names included. */
 static void
 test_release_reply(void)
@@ -673,4 +742,5 @@ T_MAIN(T_CASE(test_pure_rules), T_CASE(test_errors_and_ban),
     T_CASE(test_rate_limit_and_window), T_CASE(test_overload),
     T_CASE(test_failures_pause), T_CASE(test_custom_codes),
     T_CASE(test_success_window), T_CASE(test_success_clears),
-    T_CASE(test_release_reply), T_CASE(test_zz_teardown))
+    T_CASE(test_success_memo), T_CASE(test_release_reply),
+    T_CASE(test_zz_teardown))
