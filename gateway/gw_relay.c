@@ -16,6 +16,7 @@
 #include "gw_info.h"
 #include "gw_io.h"
 #include "gw_session.h"
+#include "gw_upinfo.h"
 #include "log.h"
 
 #define GW_RELAY_ENV_MAX (64 * 1024)
@@ -159,6 +160,16 @@ gw_relay_release(
 	q.duration_ms = now_mono_ms() - r->up_start_ms;
 	q.reset_unix = r->reset_unix;
 	q.retry_after_s = r->retry_after_s;
+	if (status > 0) {
+		/* The headers belong to this attempt's answer only. */
+		q.n_headers = r->n_rl_hdrs;
+		memcpy(
+		    q.headers, r->rl_hdrs, r->n_rl_hdrs * sizeof(q.headers[0]));
+	}
+	if (status >= 400 && r->err_body.len > 0 &&
+	    gw_upinfo_error_message(buf_str(&r->err_body), r->err_body.len,
+	        q.err_message, sizeof(q.err_message)) != 0)
+		q.err_message[0] = '\0';
 	buf_init(&out, GW_RELAY_ENV_MAX);
 	rv = proto_sched_release_req_pack(&out, r->id, 0, &q);
 	if (rv == 0)

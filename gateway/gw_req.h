@@ -89,24 +89,26 @@ struct gw_req {
 	enum gw_err_code                last_err;  /* last failed attempt */
 
 	/* The upstream transfer (io). */
-	CURL              *easy;
-	struct curl_slist *up_hdrs;
-	struct buf         up_body;
-	int                up_status;
-	char               up_ctype[128];
-	char               up_request_id[PROTO_ID_MAX + 1];
-	int64_t            reset_unix;
-	int64_t            retry_after_s;
-	struct buf         err_body; /* a failed attempt's body, bounded */
-	struct buf         up_acc;   /* a plain answer, until complete */
-	bool               failing;  /* this attempt will fail over */
-	int64_t            up_start_ms;
-	int64_t            up_last_ms;
-	bool               up_headers_done;
-	struct gw_sse      sse;
-	struct gw_sse_anth anth; /* usage, first token, in-stream error */
-	int64_t            first_token_us;
-	char               err_class[PROTO_NAME_MAX + 1];
+	CURL               *easy;
+	struct curl_slist  *up_hdrs;
+	struct buf          up_body;
+	int                 up_status;
+	char                up_ctype[128];
+	char                up_request_id[PROTO_ID_MAX + 1];
+	int64_t             reset_unix;
+	int64_t             retry_after_s;
+	struct proto_header rl_hdrs[PROTO_HEADERS_MAX]; /* for the release */
+	uint32_t            n_rl_hdrs;
+	struct buf          err_body; /* a failed attempt's body, bounded */
+	struct buf          up_acc;   /* a plain answer, until complete */
+	bool                failing;  /* this attempt will fail over */
+	int64_t             up_start_ms;
+	int64_t             up_last_ms;
+	bool                up_headers_done;
+	struct gw_sse       sse;
+	struct gw_sse_anth  anth; /* usage, first token, in-stream error */
+	int64_t             first_token_us;
+	char                err_class[PROTO_NAME_MAX + 1];
 
 	/* What goes to the client (mu). */
 	int        resp_status; /* 0 until decided */

@@ -21,6 +21,7 @@
 #include "gw.h"
 #include "gw_io.h"
 #include "gw_relay.h"
+#include "gw_upinfo.h"
 #include "log.h"
 
 #define GW_UP_ERRBODY_MAX (64 * 1024)
@@ -74,6 +75,7 @@ gw_up_header_cb(char *p, size_t size, size_t n, void *arg)
 
 		r->up_status = sp != NULL ? (int)strtol(sp + 1, NULL, 10) : 0;
 		r->up_headers_done = false;
+		r->n_rl_hdrs = 0;
 		return len;
 	}
 	if (len <= 2) {
@@ -104,6 +106,9 @@ gw_up_header_cb(char *p, size_t size, size_t n, void *arg)
 		r->reset_unix = strtoll(v, NULL, 10);
 	else if (strcasecmp(name, "retry-after") == 0)
 		r->retry_after_s = strtoll(v, NULL, 10);
+	if (gw_upinfo_header_add(r->rl_hdrs, &r->n_rl_hdrs, name, v, vlen) != 0)
+		log_debug("gw.upstream_header_dropped", LOG_REQ(r->id),
+		    LOG_STR("name", name));
 	return len;
 }
 
@@ -234,6 +239,7 @@ gw_up_start(struct gw *gw, struct gw_req *r)
 	r->failing = false;
 	r->reset_unix = 0;
 	r->retry_after_s = 0;
+	r->n_rl_hdrs = 0;
 	r->err_class[0] = '\0';
 	buf_reset(&r->err_body);
 	buf_reset(&r->up_acc);

@@ -62,24 +62,25 @@
 #define PROTO_MAX_KEYS  128        /* entries of one body map */
 
 /* String capacities: the longest accepted value, in bytes (no NUL). */
-#define PROTO_ID_MAX       64    /* request, instance, lease ids */
-#define PROTO_NAME_MAX     64    /* service names, kinds, types */
-#define PROTO_PLATFORM_MAX 32    /* "anthropic", "openai", ... */
-#define PROTO_HASH_MAX     64    /* hex sha256 */
-#define PROTO_MODEL_MAX    128   /* model names */
-#define PROTO_URL_MAX      512   /* base and proxy urls */
-#define PROTO_UA_MAX       512   /* user agents */
-#define PROTO_IP_MAX       64    /* textual client addresses */
-#define PROTO_PATH_MAX     256   /* request paths */
-#define PROTO_STATE_MAX    16    /* short enum-like strings */
-#define PROTO_TEXT_MAX     1024  /* human-readable messages */
-#define PROTO_CRED_MAX     16384 /* opaque credential bytes */
-#define PROTO_HDR_NAME_MAX 64
-#define PROTO_HDR_VAL_MAX  256
-#define PROTO_METRIC_MAX   128 /* metric names */
-#define PROTO_LABELS_MAX   256 /* rendered label sets */
-#define PROTO_PLAN_MAX     400 /* groups.name: 100 characters of UTF-8 */
-#define PROTO_DECIMAL_MAX  48  /* exact decimal text, e.g. "12.5000000000" */
+#define PROTO_ID_MAX         64    /* request, instance, lease ids */
+#define PROTO_NAME_MAX       64    /* service names, kinds, types */
+#define PROTO_PLATFORM_MAX   32    /* "anthropic", "openai", ... */
+#define PROTO_HASH_MAX       64    /* hex sha256 */
+#define PROTO_MODEL_MAX      128   /* model names */
+#define PROTO_URL_MAX        512   /* base and proxy urls */
+#define PROTO_UA_MAX         512   /* user agents */
+#define PROTO_IP_MAX         64    /* textual client addresses */
+#define PROTO_PATH_MAX       256   /* request paths */
+#define PROTO_STATE_MAX      16    /* short enum-like strings */
+#define PROTO_ACCT_STATE_MAX 24    /* account states ("temp_unschedulable") */
+#define PROTO_TEXT_MAX       1024  /* human-readable messages */
+#define PROTO_CRED_MAX       16384 /* opaque credential bytes */
+#define PROTO_HDR_NAME_MAX   64
+#define PROTO_HDR_VAL_MAX    256
+#define PROTO_METRIC_MAX     128 /* metric names */
+#define PROTO_LABELS_MAX     256 /* rendered label sets */
+#define PROTO_PLAN_MAX       400 /* groups.name: 100 characters of UTF-8 */
+#define PROTO_DECIMAL_MAX    48  /* exact decimal text, e.g. "12.5000000000" */
 
 /* Array bounds. */
 #define PROTO_EXCLUDED_MAX 32  /* excluded account ids per acquire */
@@ -230,8 +231,11 @@ struct proto_header {
 
 /*
  * Gateway returns a lease and reports how the upstream answered: HTTP
- * status (0 when no response came), error class, and the few response
- * headers (rate-limit resets, retry-after) the account state machine reads.
+ * status (0 when no response came), error class, the few response
+ * headers (rate-limit resets, retry-after, the anthropic-ratelimit-unified-*
+ * family) the account state machine reads, and for a 4xx/5xx a short
+ * excerpt of the upstream's error message (e.g. to tell a banned
+ * organisation from a plain 403).  Never credentials.
  */
 struct proto_sched_release_req {
 	char                request_id[PROTO_ID_MAX + 1];  /* "rid" (opt) */
@@ -244,11 +248,12 @@ struct proto_sched_release_req {
 	int64_t             retry_after_s;                 /* "retry" (opt) */
 	uint32_t            n_headers;
 	struct proto_header headers[PROTO_HEADERS_MAX]; /* "hdrs": map */
+	char err_message[PROTO_HDR_VAL_MAX + 1];        /* "emsg" (opt) */
 };
 
 struct proto_sched_release_rep {
-	bool released;                   /* "ok" */
-	char state[PROTO_STATE_MAX + 1]; /* "state" (opt): account state */
+	bool released;                        /* "ok" */
+	char state[PROTO_ACCT_STATE_MAX + 1]; /* "state" (opt): account state */
 };
 
 /* One completed request, for billing and opsmon (DESIGN.md section 4). */

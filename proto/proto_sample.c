@@ -91,6 +91,7 @@ proto_sample_sched(int type, void *msg, unsigned s)
 			PROTO_SAMPLE_STR(
 			    lq->headers[i].value, "v", s * 100 + i);
 		}
+		PROTO_SAMPLE_STR(lq->err_message, proto_sample_utf8, s);
 		break;
 	case MSG_SCHED_RELEASE_REP:
 		lp->released = (s & 1) == 0;

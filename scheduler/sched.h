@@ -17,8 +17,8 @@
  *                      (sched_slots.c); reply with the decrypted upstream
  *                      credential.
  *   SCHED_RENEW_REQ    extend leases; report the lost ones.
- *   SCHED_RELEASE_REQ  drop a lease (idempotent) and apply the first
- *                      account-state rules (429, 529, 401/402/403).
+ *   SCHED_RELEASE_REQ  drop a lease (idempotent) and apply the upstream
+ *                      outcome to the account (sched_state.c).
  *   SCHED_KEYINFO_REQ  what a key may see: its group's model list or its
  *                      balance/plan (sched_info.c); no balance check, no
  *                      slot.
@@ -81,6 +81,18 @@
 	    "Account pause after an upstream 429 that names no reset time.")   \
 	X(overload_cooldown, CFG_DUR, "10m", 1000, 86400000, NULL, 0,          \
 	    "Account pause after an upstream 529.")                            \
+	X(temp_unsched_threshold, CFG_INT, "3", 0, 1000, NULL, 0,              \
+	    "Upstream 5xx answers or connection failures of one account "      \
+	    "within temp_unsched_window that pause it (0: never).")            \
+	X(temp_unsched_window, CFG_DUR, "60s", 1000, 86400000, NULL, 0,        \
+	    "Sliding window in which failures are counted.")                   \
+	X(temp_unsched_cooldown, CFG_DUR, "5m", 1000, 86400000, NULL, 0,       \
+	    "How long an account is temporarily unschedulable after "          \
+	    "temp_unsched_threshold failures.")                                \
+	X(state_memo_ttl, CFG_DUR, "5s", 0, 60000, NULL, 0,                    \
+	    "How long a success that changed nothing spares the next "         \
+	    "identical success of the same account its database statement "    \
+	    "(0: every success asks the database).")                           \
 	X(anthropic_base_url, CFG_STR, "https://api.anthropic.com", 0, 512,    \
 	    NULL, 0, "Upstream of anthropic accounts without a base_url.")     \
 	X(openai_base_url, CFG_STR, "https://api.openai.com", 0, 512, NULL, 0, \
@@ -112,6 +124,7 @@
 CFG_DECLARE(sched_cfg, SCHED_CFG)
 
 struct sched_keycache;
+struct sched_statememo;
 
 struct sched {
 	struct svc              svc;
@@ -123,12 +136,14 @@ struct sched {
 	struct met_family      *requests; /* {type, result}; may be NULL */
 	struct met_counter     *cfg_events;
 	/* Set by sched_core_init(). */
-	struct sched_keycache *keys;
-	struct crypto_key      key;
-	bool                   key_ok; /* secret_key was set */
-	struct rds_script     *lua_acquire;
-	struct rds_script     *lua_renew;
-	struct rds_script     *lua_release;
+	struct sched_keycache  *keys;
+	struct crypto_key       key;
+	bool                    key_ok; /* secret_key was set */
+	struct rds_script      *lua_acquire;
+	struct rds_script      *lua_renew;
+	struct rds_script      *lua_release;
+	struct rds_script      *lua_failure; /* sched_state.c */
+	struct sched_statememo *memo;        /* sched_state.c */
 };
 
 /* ---- sched_core.c: the hot path's shared state ----------------------- */
@@ -227,6 +242,7 @@ int sched_rate_micro(const char *s, int64_t *out) WARN_UNUSED;
 extern const char sched_lua_acquire[];
 extern const char sched_lua_renew[];
 extern const char sched_lua_release[];
+extern const char sched_lua_failure[]; /* sched_state.c */
 
 enum sched_slot_result {
 	SCHED_SLOT_OK = 1,        /* index is the candidate that fit */
@@ -300,6 +316,14 @@ int sched_slots_renew(struct sched *s, const char (*leases)[PROTO_ID_MAX + 1],
 int sched_slots_release(
     struct sched *s, const char *lease, int64_t aid, bool *held) WARN_UNUSED;
 
+/*
+ * sched_slots_release() that, with reset_failures, also drops account
+ * aid's failure count (sched_state.c) in the same round trip: what a
+ * successful attempt's release does.
+ */
+int sched_slots_release_ex(struct sched *s, const char *lease, int64_t aid,
+    bool reset_failures, bool *held) WARN_UNUSED;
+
 /* ---- sched_acct.c: accounts ------------------------------------------ */
 
 /* One schedulable candidate of an acquire. */
@@ -346,16 +370,73 @@ int sched_acct_prepare(struct sched *s, const struct sched_cand *c,
 /* Sets last_used_at = now() of account aid. */
 int sched_acct_touch(struct pg_conn *conn, int64_t aid) WARN_UNUSED;
 
+/* ---- sched_state.c: the account state machine ------------------------ */
+
 /*
- * Applies an upstream outcome to account aid: 429 rate-limits it until
- * reset_unix (or now + retry_after_s, or now + rate_limit_cooldown), 529
- * overloads it for overload_cooldown, 401/402/403 put it in 'error'.
- * *state (PROTO_STATE_MAX + 1 bytes) names the resulting state: "ok",
- * "rate_limited", "overloaded" or "error".
+ * What a release reports about one upstream attempt; every pointer is
+ * borrowed from the decoded message.
  */
-int sched_acct_outcome(struct sched *s, struct pg_conn *conn, int64_t aid,
-    int32_t status, int64_t reset_unix, int64_t retry_after_s,
-    char *state) WARN_UNUSED;
+struct sched_outcome {
+	int64_t     account_id;
+	int32_t     status;      /* HTTP status, 0: no response */
+	const char *err_class;   /* "network", "client_closed"... */
+	const char *lease;       /* names the failure in Redis */
+	int64_t     duration_ms; /* of the attempt */
+	int64_t     reset_unix;  /* legacy field, 0: none */
+	int64_t     retry_after_s;
+	const struct proto_header *hdrs;
+	size_t                     n_hdrs;
+	const char                *err_message; /* upstream's, may be "" */
+};
+
+/* What an outcome does to an account, before custom codes and counting. */
+enum sched_st_kind {
+	SCHED_ST_NONE = 0, /* the client's or the gateway's doing: nothing */
+	SCHED_ST_SUCCESS,  /* 2xx: 5h window, clears a recorded rate limit */
+	SCHED_ST_RATE,     /* 429 */
+	SCHED_ST_OVERLOAD, /* 529 */
+	SCHED_ST_ERROR,    /* 401, 402, 403 */
+	SCHED_ST_FAILURE   /* other 5xx, connection failures: counted */
+};
+
+enum sched_st_kind sched_state_kind(int32_t status, const char *err_class);
+
+/* The value of response header name in o (any case), NULL if absent. */
+const char *sched_state_header(const struct sched_outcome *o, const char *name);
+
+/* True when a 403's message says the organization is disabled/banned. */
+bool sched_state_banned(const char *msg);
+
+/*
+ * When a 429 rests the account, in wall-clock milliseconds: the
+ * anthropic-ratelimit-unified-reset header (unix seconds; milliseconds
+ * are recognised), else the legacy reset field, when after now_ms and
+ * less than 7 days away; else retry-after seconds (same bound); else
+ * now_ms + rate_limit_cooldown.  *why names the source.
+ */
+int64_t sched_state_rate_until(const struct sched *s,
+    const struct sched_outcome *o, int64_t now_ms, const char **why);
+
+/*
+ * Applies outcome o to its account and writes the resulting state into
+ * state (PROTO_ACCT_STATE_MAX + 1 bytes): "ok", "rate_limited", "overloaded",
+ * "error" or "temp_unschedulable".  See sched_state.c for the rules.
+ * Takes its own PostgreSQL connection only when the outcome can change
+ * something; a transition and its account_state_log row are one
+ * statement.  0 or the database's error.
+ */
+int sched_state_apply(
+    struct sched *s, const struct sched_outcome *o, char *state) WARN_UNUSED;
+
+/*
+ * The success memo: per account (direct-mapped, bounded), the 5h headers
+ * of the last success whose statement found nothing left to do (no rate
+ * limit recorded), for state_memo_ttl.  An identical success within that
+ * time skips the database; any transition of the account drops its
+ * entry.  Thread-safe.  sched_state_memo_free(NULL) is legal.
+ */
+struct sched_statememo *sched_state_memo_new(void);
+void                    sched_state_memo_free(struct sched_statememo *m);
 
 /* ---- sched_sticky.c: session bindings ------------------------------- */
 

@@ -46,8 +46,6 @@
 #include "sched.h"
 #include "sched_proxy.h"
 
-#define SCHED_RESET_MAX_S (7 * 86400)
-
 /*
  * The proxy of a candidate.  struct sched_cand (sched.h) has no room for
  * it, so each candidate's creds_enc_hex points into the hex[] tail of one
@@ -413,71 +411,4 @@ sched_acct_touch(struct pg_conn *conn, int64_t aid)
 	return pg_exec(conn,
 	    "UPDATE accounts SET last_used_at = now() WHERE id = $1::bigint", 1,
 	    params, NULL);
-}
-
-int
-sched_acct_outcome(struct sched *s, struct pg_conn *conn, int64_t aid,
-    int32_t status, int64_t reset_unix, int64_t retry_after_s, char *state)
-{
-	char        id[24], ms[24], msg[64];
-	const char *params[2] = {id, ms};
-	int64_t     now = now_wall_ms(), until_ms;
-	int         rv;
-
-	snprintf(id, sizeof(id), "%lld", (long long)aid);
-	switch (status) {
-	case 429:
-		/* A reset from the upstream is trusted up to a week away. */
-		if (reset_unix > 0 &&
-		    reset_unix < now / 1000 + SCHED_RESET_MAX_S)
-			until_ms = reset_unix * 1000;
-		else if (retry_after_s > 0 && retry_after_s < SCHED_RESET_MAX_S)
-			until_ms = now + retry_after_s * 1000;
-		else
-			until_ms = now + s->cfg->rate_limit_cooldown;
-		snprintf(ms, sizeof(ms), "%lld", (long long)until_ms);
-		rv = pg_exec(conn,
-		    "UPDATE accounts SET rate_limited_at = now(),"
-		    " rate_limit_reset_at = to_timestamp($2::bigint / 1000.0)"
-		    " WHERE id = $1::bigint AND deleted_at IS NULL",
-		    2, params, NULL);
-		snprintf(state, PROTO_STATE_MAX + 1, "rate_limited");
-		break;
-	case 529:
-		snprintf(ms, sizeof(ms), "%lld",
-		    (long long)(now + s->cfg->overload_cooldown));
-		rv = pg_exec(conn,
-		    "UPDATE accounts SET"
-		    " overload_until = to_timestamp($2::bigint / 1000.0)"
-		    " WHERE id = $1::bigint AND deleted_at IS NULL",
-		    2, params, NULL);
-		snprintf(state, PROTO_STATE_MAX + 1, "overloaded");
-		break;
-	case 401:
-	case 402:
-	case 403:
-		snprintf(msg, sizeof(msg), "%s (%d)",
-		    status == 401       ? "Authentication failed"
-		        : status == 402 ? "Payment required"
-		                        : "Access forbidden",
-		    (int)status);
-		params[1] = msg;
-		rv = pg_exec(conn,
-		    "UPDATE accounts SET status = 'error', error_message = $2"
-		    " WHERE id = $1::bigint AND deleted_at IS NULL",
-		    2, params, NULL);
-		snprintf(state, PROTO_STATE_MAX + 1, "error");
-		break;
-	default:
-		snprintf(state, PROTO_STATE_MAX + 1, "ok");
-		return 0;
-	}
-	if (rv != 0)
-		log_warn("sched.account_state_failed", LOG_I64("account", aid),
-		    LOG_I64("status", status), LOG_ERR(rv),
-		    LOG_STR("detail", pg_errmsg(conn)));
-	else
-		log_info("sched.account_state", LOG_I64("account", aid),
-		    LOG_I64("status", status), LOG_STR("state", state));
-	return rv;
 }

@@ -35,11 +35,14 @@ sched_core_init(struct sched *s)
 		    LOG_MSG("SUB2API_SECRET_KEY is not set: acquires fail"));
 	}
 	s->keys = sched_keys_new((size_t)s->cfg->key_cache_size);
+	s->memo = sched_state_memo_new();
 	rv = rds_script_new(sched_lua_acquire, &s->lua_acquire);
 	if (rv == 0)
 		rv = rds_script_new(sched_lua_renew, &s->lua_renew);
 	if (rv == 0)
 		rv = rds_script_new(sched_lua_release, &s->lua_release);
+	if (rv == 0)
+		rv = rds_script_new(sched_lua_failure, &s->lua_failure);
 	if (rv != 0) {
 		sched_core_release(s);
 		return rv;
@@ -52,10 +55,14 @@ sched_core_release(struct sched *s)
 {
 	sched_keys_free(s->keys);
 	s->keys = NULL;
+	sched_state_memo_free(s->memo);
+	s->memo = NULL;
 	rds_script_free(s->lua_acquire);
 	rds_script_free(s->lua_renew);
 	rds_script_free(s->lua_release);
+	rds_script_free(s->lua_failure);
 	s->lua_acquire = s->lua_renew = s->lua_release = NULL;
+	s->lua_failure = NULL;
 	crypto_key_wipe(&s->key);
 	s->key_ok = false;
 }

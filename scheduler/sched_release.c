@@ -5,10 +5,9 @@
  * are gone (expired, released, or never ours), so the gateway can stop a
  * stream that no longer holds its slot.  Release removes the lease from
  * both of its sets (idempotent: releasing twice answers ok twice) and
- * then applies the upstream outcome to the account (sched_acct_outcome():
- * 429 rate-limited, 529 overloaded, 401/402/403 error).  The account
- * state machine proper (clearing on success, session windows, custom
- * error codes, temporary pauses) comes later.
+ * then applies the upstream outcome to the account (sched_state.c: rate
+ * limits, overloads, errors and bans, temporary pauses after repeated
+ * failures, the 5h session window, custom error codes).
  */
 #include <stdio.h>
 
@@ -53,7 +52,7 @@ sched_on_release(
 {
 	struct proto_sched_release_req req;
 	struct proto_sched_release_rep rep;
-	struct pg_conn                *conn;
+	struct sched_outcome           oc;
 	bool                           held = false;
 	int                            rv, rrv;
 
@@ -62,22 +61,32 @@ sched_on_release(
 		return rv;
 	memset(&rep, 0, sizeof(rep));
 	snprintf(rep.state, sizeof(rep.state), "ok");
-	rrv = sched_slots_release(s, req.lease_id, req.account_id, &held);
+	/* A success resets the account's failure count in the same trip. */
+	rrv = sched_slots_release_ex(s, req.lease_id, req.account_id,
+	    sched_state_kind(req.http_status, req.err_class) ==
+	            SCHED_ST_SUCCESS &&
+	        s->cfg->temp_unsched_threshold > 0,
+	    &held);
 	if (rrv != 0)
 		log_warn(
 		    "sched.release_failed", LOG_REQ(env->id), LOG_ERR(rrv));
-	if (req.account_id > 0 &&
-	    (req.http_status == 429 || req.http_status == 529 ||
-	        (req.http_status >= 401 && req.http_status <= 403))) {
-		rv = pg_acquire(s->pg, (int)s->cfg->dep_timeout, &conn);
-		if (rv == 0) {
-			rv = sched_acct_outcome(s, conn, req.account_id,
-			    req.http_status, req.reset_unix, req.retry_after_s,
-			    rep.state);
-			pg_release(conn);
-		}
-		if (rv != 0)
-			return rv;
+	oc.account_id = req.account_id;
+	oc.status = req.http_status;
+	oc.err_class = req.err_class;
+	oc.lease = req.lease_id;
+	oc.duration_ms = req.duration_ms;
+	oc.reset_unix = req.reset_unix;
+	oc.retry_after_s = req.retry_after_s;
+	oc.hdrs = req.headers;
+	oc.n_hdrs = req.n_headers;
+	oc.err_message = req.err_message;
+	rv = sched_state_apply(s, &oc, rep.state);
+	if (rv != 0) {
+		/* The lease is back all the same; the outcome is lost. */
+		log_warn("sched.release_state_failed", LOG_REQ(env->id),
+		    LOG_I64("account", req.account_id),
+		    LOG_I64("status", req.http_status), LOG_ERR(rv));
+		rep.state[0] = '\0';
 	}
 	if (rrv != 0)
 		return rrv;

@@ -186,6 +186,9 @@ const char sched_lua_release[] =
     "local a = r[2] or ARGV[3]\n"
     "n = n + redis.call('ZREM', ARGV[2] .. 'slots:acct:' .. a, ARGV[1])\n"
     "redis.call('DEL', KEYS[1])\n"
+    "if ARGV[4] == '1' then\n"
+    "  redis.call('DEL', ARGV[2] .. 'fail:' .. ARGV[3])\n"
+    "end\n"
     "return n\n";
 
 #define SCHED_KEY_MAX 192
@@ -328,8 +331,15 @@ sched_slots_renew(struct sched *s, const char (*leases)[PROTO_ID_MAX + 1],
 int
 sched_slots_release(struct sched *s, const char *lease, int64_t aid, bool *held)
 {
+	return sched_slots_release_ex(s, lease, aid, false, held);
+}
+
+int
+sched_slots_release_ex(struct sched *s, const char *lease, int64_t aid,
+    bool reset_failures, bool *held)
+{
 	char        key[SCHED_KEY_MAX], a[24];
-	const char *argv[4];
+	const char *argv[5];
 	redisReply *rep;
 	int         rv;
 
@@ -339,7 +349,8 @@ sched_slots_release(struct sched *s, const char *lease, int64_t aid, bool *held)
 	argv[1] = lease;
 	argv[2] = s->cfg->redis_prefix;
 	argv[3] = a;
-	rv = rds_script_eval(s->rds, s->lua_release, &rep, 1, 3, argv, NULL);
+	argv[4] = reset_failures ? "1" : "0";
+	rv = rds_script_eval(s->rds, s->lua_release, &rep, 1, 4, argv, NULL);
 	if (rv != 0)
 		return rv;
 	if (rep->type != REDIS_REPLY_INTEGER) {

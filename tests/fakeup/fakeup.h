@@ -65,6 +65,8 @@ struct fake_mode {
 	int64_t        drip_ms;       /* delay between SSE events */
 	int            deltas;        /* text deltas; 0: 5 */
 	int            reset_s;       /* 429 reset and retry-after; 0: 60 */
+	char           rl5h[16];      /* success: 5h-status header; "": none */
+	int            rl5h_reset_s;  /* success: 5h-reset in S s; 0: none */
 	bool           no_tools;      /* answer text even with tools */
 	bool           has_usage;
 	int64_t        usage[6]; /* in, out, cc, cr, cc5m, cc1h */

@@ -489,6 +489,7 @@ struct MHD_Response *
 fake_gen_response(struct fake_gen *g)
 {
 	struct MHD_Response *resp;
+	char                 reset[24];
 
 	resp = MHD_create_response_from_callback(
 	    g->stream ? MHD_SIZE_UNKNOWN : g->doc_len, FAKE_BLOCK_SIZE,
@@ -501,5 +502,16 @@ fake_gen_response(struct fake_gen *g)
 	if (g->stream)
 		MHD_add_response_header(
 		    resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+	if (g->mode.rl5h[0] != '\0') {
+		MHD_add_response_header(resp,
+		    "anthropic-ratelimit-unified-5h-status", g->mode.rl5h);
+		if (g->mode.rl5h_reset_s > 0) {
+			snprintf(reset, sizeof(reset), "%lld",
+			    (long long)(now_wall_ms() / 1000 +
+			        g->mode.rl5h_reset_s));
+			MHD_add_response_header(resp,
+			    "anthropic-ratelimit-unified-5h-reset", reset);
+		}
+	}
 	return resp;
 }

@@ -191,6 +191,9 @@ fake_reply_fail(struct fake_req *r, const struct fake_mode *m)
 		snprintf(reset, sizeof(reset), "%lld",
 		    (long long)(now_wall_ms() / 1000 + secs));
 		snprintf(after, sizeof(after), "%d", secs);
+		/* Tests compare the account's rest with what was sent. */
+		fake_log_set(
+		    r, "reset", json_integer(strtoll(reset, NULL, 10)));
 		return fake_reply_json(r, 429,
 		    json_pack("{s:s, s:{s:s, s:s}}", "type", "error", "error",
 		        "type", "rate_limit_error", "message",

@@ -15,6 +15,10 @@
  *           | "drip=" MS                delay between SSE events
  *           | "deltas=" N               text deltas (1..100000; default 5)
  *           | "reset=" S                429: reset in S seconds (default 60)
+ *           | "5h=" STATUS[,S]          a success carries
+ *                                       anthropic-ratelimit-unified-5h-status
+ *                                       STATUS (allowed, allowed_warning or
+ *                                       rejected) and 5h-reset now + S s
  *           | "usage=" IN,OUT[,CC[,CR[,CC5M[,CC1H]]]]   exact usage numbers
  *
  * The same string is used in two places: after "@fake:" in a model name
@@ -24,6 +28,7 @@
  * right; a key control is merged over the model's mode.
  */
 #include <errno.h>
+#include <stdio.h>
 
 #include "err.h"
 #include "fakeup.h"
@@ -108,6 +113,29 @@ fake_mode_usage(const char *s, size_t len, struct fake_mode *m)
 	return 0;
 }
 
+/* "STATUS[,S]" into m->rl5h and m->rl5h_reset_s. */
+static int
+fake_mode_5h(const char *s, size_t len, struct fake_mode *m)
+{
+	static const char *const st[] = {
+	    "allowed", "allowed_warning", "rejected"};
+	const char *comma = memchr(s, ',', len);
+	size_t      slen = comma != NULL ? (size_t)(comma - s) : len, i;
+	int64_t     n = 0;
+
+	if (comma != NULL &&
+	    fake_mode_num(comma + 1, len - slen - 1, 0, 86400 * 30, &n) != 0)
+		return -ERR_INVAL;
+	for (i = 0; i < ARRAY_SIZE(st); i++) {
+		if (slen == strlen(st[i]) && memcmp(s, st[i], slen) == 0) {
+			snprintf(m->rl5h, sizeof(m->rl5h), "%s", st[i]);
+			m->rl5h_reset_s = (int)n;
+			return 0;
+		}
+	}
+	return -ERR_INVAL;
+}
+
 /* One option (s, len) merged into m. */
 static int
 fake_mode_opt(const char *s, size_t len, struct fake_mode *m)
@@ -163,6 +191,8 @@ fake_mode_opt(const char *s, size_t len, struct fake_mode *m)
 		m->reset_s = (int)n;
 		return 0;
 	}
+	if (FAKE_KEY_IS("5h"))
+		return fake_mode_5h(v, vlen, m);
 #undef FAKE_KEY_IS
 	return -ERR_INVAL;
 }

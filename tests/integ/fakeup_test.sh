@@ -135,6 +135,13 @@ t_eq "429 shorthand model" 429 "$(post /v1/messages 'x-api-key: k1' "$(msg 'clau
 t_eq "429: headers" "rejected 7" "$(hdr "$T_TMP/f.h" anthropic-ratelimit-unified-status) $(hdr "$T_TMP/f.h" retry-after)"
 R=$(hdr "$T_TMP/f.h" anthropic-ratelimit-unified-reset)
 t_check "429: reset is now+7" test "$R" -ge $((NOW + 6)) -a "$R" -le $((NOW + 9))
+t_eq "429: the record keeps the reset sent" "$R" "$(curl -s "$U/_fake/requests?key=k1&limit=1" >"$T_TMP/rq.json"; jpy "$T_TMP/rq.json" 'd["requests"][-1]["reset"]')"
+NOW=$(date +%s)
+t_eq "5h option: 200" 200 "$(post /v1/messages 'x-api-key: k1' "$(msg 'm@fake:5h=allowed_warning,3600')" f5)"
+t_eq "5h option: status header" allowed_warning "$(hdr "$T_TMP/f5.h" anthropic-ratelimit-unified-5h-status)"
+R5=$(hdr "$T_TMP/f5.h" anthropic-ratelimit-unified-5h-reset)
+t_check "5h option: reset is now+3600" test "$R5" -ge $((NOW + 3599)) -a "$R5" -le $((NOW + 3602))
+t_eq "5h option: a bad status is refused" 400 "$(curl -s -o /dev/null -w '%{http_code}' -d '{"mode":"5h=maybe"}' "$U/_fake/keys/kx")"
 t_eq "bad mode: 400" 400 "$(post /v1/messages 'x-api-key: k1' "$(msg 'm@fake:bogus')" f)"
 t_eq "count_tokens follows modes" 529 "$(post /v1/messages/count_tokens 'x-api-key: k1' '{"model":"claude-fake-529","messages":[]}' f)"
 
