@@ -141,8 +141,9 @@ enum proto_acquire_outcome {
 	PROTO_ACQ_FORBIDDEN = 2,  /* ip rule, group, model not allowed */
 	PROTO_ACQ_BALANCE = 3,    /* balance, quota or subscription spent */
 	PROTO_ACQ_NO_ACCOUNT = 4, /* no schedulable account */
-	PROTO_ACQ_BUSY = 5,       /* concurrency full, wait budget spent */
-	PROTO_ACQ_INTERNAL = 6
+	PROTO_ACQ_BUSY = 5,       /* concurrency full: wait and ask again */
+	PROTO_ACQ_INTERNAL = 6,
+	PROTO_ACQ_QUEUE_FULL = 7 /* too many requests already waiting */
 };
 
 /*

@@ -165,6 +165,7 @@ struct sched_key {
 	bool    user_active;
 	bool    balance_positive;
 	int32_t user_concurrency; /* 0: unlimited */
+	int32_t key_concurrency;  /* api_keys.concurrency, 0: unlimited */
 	int64_t group_id;
 	bool    group_found;
 	bool    group_active;
@@ -229,9 +230,10 @@ extern const char sched_lua_renew[];
 extern const char sched_lua_release[];
 
 enum sched_slot_result {
-	SCHED_SLOT_OK = 1,        /* index is the candidate that fit */
-	SCHED_SLOT_USER_FULL = 0, /* the user's slots are all held */
-	SCHED_SLOT_ACCT_FULL = -1 /* every candidate account is full */
+	SCHED_SLOT_OK = 1,         /* index is the candidate that fit */
+	SCHED_SLOT_USER_FULL = 0,  /* the user's slots are all held */
+	SCHED_SLOT_ACCT_FULL = -1, /* every candidate account is full */
+	SCHED_SLOT_KEY_FULL = -2   /* the API key's slots are all held */
 };
 
 /* What the acquire script did with the session binding. */
@@ -245,7 +247,8 @@ enum sched_sticky_result {
 };
 
 /*
- * One acquire: user uid (limit ulimit, 0: unlimited) and the candidates
+ * One acquire: user uid (limit ulimit, 0: unlimited), API key kid (limit
+ * klimit, 0: unlimited) and the candidates
  * aids[0..n) (limits alimits, 0: unlimited; priorities prios, ascending
  * in candidate order; n <= SCHED_BATCH_MAX) in their SQL order.
  * sticky_key (NULL: no session) names the binding, kept sticky_ttl_ms;
@@ -257,6 +260,8 @@ struct sched_slot_req {
 	int64_t        ttl_ms;
 	int64_t        uid;
 	int32_t        ulimit;
+	int64_t        kid;
+	int32_t        klimit;
 	const int64_t *aids;
 	const int32_t *alimits;
 	const int32_t *prios;
@@ -274,26 +279,27 @@ struct sched_slot_res {
 };
 
 /*
- * Holds one user slot and one account slot under lease id r->lease for
- * r->ttl_ms, choosing the account in one script call: the session's
- * bound account when it is a candidate with room, else among the
- * candidates of the best priority with room the lowest load (held slots
- * / concurrency), ties to the earlier (less recently used) candidate.
- * 0 with *out filled, or the Redis error.
+ * Holds one user slot, one key slot and one account slot under lease id
+ * r->lease for r->ttl_ms (all or none), choosing the account in one script
+ * call: the session's bound account when it is a candidate with room, else
+ * among the candidates of the best priority with room the lowest load (held
+ * slots / concurrency), ties to the earlier (less recently used) candidate. 0
+ * with *out filled, or the Redis error.
  */
 int sched_slots_acquire(struct sched *s, const struct sched_slot_req *r,
     struct sched_slot_res *out) WARN_UNUSED;
 
 /*
- * Extends leases[0..n) (n <= PROTO_LEASES_MAX) to now + ttl_ms in both of
- * their sets; alive[i] says whether lease i was still held (a lost lease
- * is removed from whatever still names it).  0 or the Redis error.
+ * Extends leases[0..n) (n <= PROTO_LEASES_MAX) to now + ttl_ms in all of
+ * their sets (user, key, account); alive[i] says whether lease i was still held
+ * (a lost lease is removed from whatever still names it).  0 or the Redis
+ * error.
  */
 int sched_slots_renew(struct sched *s, const char (*leases)[PROTO_ID_MAX + 1],
     size_t n, int64_t ttl_ms, bool *alive) WARN_UNUSED;
 
 /*
- * Removes lease from its user and account sets (account aid is used
+ * Removes lease from its user, key and account sets (account aid is used
  * when the lease record has already expired).  Idempotent: *held says
  * whether the lease was still held.  0 or the Redis error.
  */

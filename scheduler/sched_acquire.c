@@ -5,7 +5,7 @@
  * query, plus one for their priorities until the candidate query selects
  * them) -> model filter (decrypting each candidate's credentials) -> one
  * Lua call that honours the session binding, picks the least loaded
- * account of the best priority and holds a user slot and an account slot
+ * account of the best priority and holds a user, a key and an account slot
  * -> the winner's credential -> last_used_at -> reply.
  *
  * Every refusal is an ACQUIRE_REP with an outcome, an error type of the
@@ -156,6 +156,8 @@ sched_take(struct sched *s, const struct proto_sched_acquire_req *req,
 	sr.ttl_ms = s->cfg->lease_ttl;
 	sr.uid = k->user_id;
 	sr.ulimit = k->user_concurrency;
+	sr.kid = k->key_id;
+	sr.klimit = k->key_concurrency;
 	sr.aids = aids;
 	sr.alimits = lims;
 	sr.prios = prios;
@@ -181,6 +183,12 @@ sched_take(struct sched *s, const struct proto_sched_acquire_req *req,
 	if (res.result == SCHED_SLOT_USER_FULL) {
 		sched_deny(rep, PROTO_ACQ_BUSY, "rate_limit_error",
 		    "Concurrency limit exceeded for user, please retry later");
+		return;
+	}
+	if (res.result == SCHED_SLOT_KEY_FULL) {
+		sched_deny(rep, PROTO_ACQ_BUSY, "rate_limit_error",
+		    "Concurrency limit exceeded for API key, please retry "
+		    "later");
 		return;
 	}
 	if (res.result != SCHED_SLOT_OK) {

@@ -5,8 +5,10 @@
  *
  *   P slots:user:<uid>   sorted set: member lease id, score its expiry in
  *   P slots:acct:<aid>   ms of the Redis clock (TIME), so every replica and
- *                        the scripts agree on "now"
- *   P lease:<lease id>   hash {u: uid, a: aid}: which sets hold the lease,
+ *   P slots:key:<kid>    the scripts agree on "now"; the key set counts the
+ *                        leases of one API key (api_keys.concurrency)
+ *   P lease:<lease id>   hash {u: uid, a: aid, k: kid}: which sets hold the
+ *                        lease (no k: written before key slots existed),
  *                        for renew (whose request names leases only); it
  *                        expires with the lease
  *
@@ -19,13 +21,15 @@
  * Each operation is one script, so one round trip and atomic:
  *
  *   acquire  KEYS = user set, lease record, sticky key (any name when
- *                   there is no session)
+ *                   there is no session), key set
  *            ARGV = lease, ttl_ms, user limit, uid, prefix, sticky ttl_ms
  *                   (0: no session or sticky off), the candidates as one
  *                   string "aid limit priority ..." in SQL order (limit
- *                   0: unlimited), the excluded ids as " id id ... "
+ *                   0: unlimited), the excluded ids as " id id ... ", key
+ *                   limit (0: unlimited), kid
  *            drops expired members of each set it looks at; refuses when
- *            the user is full; then, with a binding: a bound account that
+ *            the user is full ({0, 0, 0}) or the key is full ({-2, 0, 0});
+ *            then, with a binding: a bound account that
  *            is excluded is left bound but not taken; one that is no
  *            candidate (unschedulable, rate-limited, model unsupported,
  *            gone) loses its binding; one that is a candidate with room
@@ -37,19 +41,19 @@
  *            candidates with room of the first priority that has any,
  *            ties to the earlier candidate (least recently used); a
  *            session without a (live) binding is then bound to it for
- *            the sticky ttl.  Holds the user slot and the account slot
- *            (both or neither) and returns {1, j, st} (candidate j, from
+ *            the sticky ttl.  Holds the user, key and account slots
+ *            (all or none) and returns {1, j, st} (candidate j, from
  *            1), {0, 0, 0} (user full) or {-1, 0, st} (every candidate
  *            full), st an enum sched_sticky_result.  Two first requests
  *            of one session cannot both bind: scripts run one at a time.
  *            Account set keys are built from the prefix inside the
  *            script, like renew's and release's.
  *   renew    KEYS = lease record per lease; ARGV = ttl_ms, prefix, lease
- *            per lease; returns 1 (extended in both sets) or 0 (lost: the
- *            record, or a live member in either set, is gone; what is left
+ *            per lease; returns 1 (extended in all its sets) or 0 (lost: the
+ *            record, or a live member in any of its sets, is gone; what is left
  *            of it is removed) per lease
  *   release  KEYS = lease record; ARGV = lease, prefix, aid of the request
- *            (used when the record expired); removes the lease from both
+ *            (used when the record expired); removes the lease from its
  *            sets and the record; returns how many members it removed, so
  *            a repeated release is harmless and returns 0
  *
@@ -85,6 +89,8 @@ const char sched_lua_acquire[] =
     "end\n"
     "local ulim = tonumber(ARGV[3])\n"
     "if ulim > 0 and load(KEYS[1]) >= ulim then return {0, 0, 0} end\n"
+    "local klim = tonumber(ARGV[9])\n"
+    "if klim > 0 and load(KEYS[4]) >= klim then return {-2, 0, 0} end\n"
     "local c = {}\n"
     "for a, l, p in string.gmatch(ARGV[7], '(%d+) (%-?%d+) (%-?%d+)') do\n"
     "  c[#c + 1] = {a = a, l = tonumber(l), p = tonumber(p),\n"
@@ -101,10 +107,12 @@ const char sched_lua_acquire[] =
     "local function take(j, st)\n"
     "  local x = c[j]\n"
     "  redis.call('ZADD', KEYS[1], exp, ARGV[1])\n"
+    "  redis.call('ZADD', KEYS[4], exp, ARGV[1])\n"
     "  redis.call('ZADD', x.k, exp, ARGV[1])\n"
     "  keep(KEYS[1])\n"
+    "  keep(KEYS[4])\n"
     "  keep(x.k)\n"
-    "  redis.call('HSET', KEYS[2], 'u', ARGV[4], 'a', x.a)\n"
+    "  redis.call('HSET', KEYS[2], 'u', ARGV[4], 'a', x.a, 'k', ARGV[10])\n"
     "  redis.call('PEXPIRE', KEYS[2], ttl)\n"
     "  return {1, j, st}\n"
     "end\n"
@@ -149,44 +157,57 @@ const char sched_lua_acquire[] =
     "end\n"
     "return take(best, st)\n";
 
+/*
+ * The sets a lease record names, as "local sets = {...}" of the record
+ * r = HMGET(record, 'u', 'a', 'k'); a record written before key slots
+ * existed has no 'k'.
+ */
+#define SCHED_LUA_SETS(AID)                                                  \
+	"local sets = {}\n"                                                  \
+	"if r[1] then sets[#sets + 1] = ARGV[2] .. 'slots:user:' .. r[1] "   \
+	"end\n"                                                              \
+	"if " AID " then sets[#sets + 1] = ARGV[2] .. 'slots:acct:' .. " AID \
+	" end\n"                                                             \
+	"if r[3] then sets[#sets + 1] = ARGV[2] .. 'slots:key:' .. r[3] end\n"
+
 const char sched_lua_renew[] =
     "local TTLARG = 1\n" SCHED_LUA_NOW "local out = {}\n"
     "for i = 1, #KEYS do\n"
     "  local id = ARGV[2 + i]\n"
-    "  local r = redis.call('HMGET', KEYS[i], 'u', 'a')\n"
+    "  local r = redis.call('HMGET', KEYS[i], 'u', 'a', 'k')\n"
     "  out[i] = 0\n"
-    "  if r[1] and r[2] then\n"
-    "    local uk = ARGV[2] .. 'slots:user:' .. r[1]\n"
-    "    local ak = ARGV[2] .. 'slots:acct:' .. r[2]\n"
-    "    local us = redis.call('ZSCORE', uk, id)\n"
-    "    local as = redis.call('ZSCORE', ak, id)\n"
-    "    if us and as and tonumber(us) > now and tonumber(as) > now then\n"
-    "      redis.call('ZADD', uk, 'XX', exp, id)\n"
-    "      redis.call('ZADD', ak, 'XX', exp, id)\n"
-    "      keep(uk)\n"
-    "      keep(ak)\n"
-    "      redis.call('PEXPIRE', KEYS[i], ttl)\n"
-    "      out[i] = 1\n"
-    "    else\n"
-    "      redis.call('ZREM', uk, id)\n"
-    "      redis.call('ZREM', ak, id)\n"
-    "      redis.call('DEL', KEYS[i])\n"
-    "    end\n"
-    "  end\n"
-    "end\n"
-    "return out\n";
+    "  if r[1] and r[2] then\n" SCHED_LUA_SETS(
+        "r[2]") "    local live = true\n"
+                "    for _, k in ipairs(sets) do\n"
+                "      local sc = redis.call('ZSCORE', k, id)\n"
+                "      if not sc or tonumber(sc) <= now then live = false end\n"
+                "    end\n"
+                "    for _, k in ipairs(sets) do\n"
+                "      if live then\n"
+                "        redis.call('ZADD', k, 'XX', exp, id)\n"
+                "        keep(k)\n"
+                "      else\n"
+                "        redis.call('ZREM', k, id)\n"
+                "      end\n"
+                "    end\n"
+                "    if live then\n"
+                "      redis.call('PEXPIRE', KEYS[i], ttl)\n"
+                "      out[i] = 1\n"
+                "    else\n"
+                "      redis.call('DEL', KEYS[i])\n"
+                "    end\n"
+                "  end\n"
+                "end\n"
+                "return out\n";
 
 const char sched_lua_release[] =
-    "local r = redis.call('HMGET', KEYS[1], 'u', 'a')\n"
-    "local n = 0\n"
-    "if r[1] then\n"
-    "  n = n + redis.call('ZREM', ARGV[2] .. 'slots:user:' .. r[1], "
-    "ARGV[1])\n"
-    "end\n"
-    "local a = r[2] or ARGV[3]\n"
-    "n = n + redis.call('ZREM', ARGV[2] .. 'slots:acct:' .. a, ARGV[1])\n"
-    "redis.call('DEL', KEYS[1])\n"
-    "return n\n";
+    "local r = redis.call('HMGET', KEYS[1], 'u', 'a', 'k')\n"
+    "local n = 0\n" SCHED_LUA_SETS(
+        "(r[2] or ARGV[3])") "for _, k in ipairs(sets) do\n"
+                             "  n = n + redis.call('ZREM', k, ARGV[1])\n"
+                             "end\n"
+                             "redis.call('DEL', KEYS[1])\n"
+                             "return n\n";
 
 #define SCHED_KEY_MAX 192
 
@@ -232,11 +253,11 @@ int
 sched_slots_acquire(
     struct sched *s, const struct sched_slot_req *r, struct sched_slot_res *out)
 {
-	char        keys[2][SCHED_KEY_MAX];
-	char        nums[4][24];
+	char        keys[3][SCHED_KEY_MAX];
+	char        nums[6][24];
 	char        cands[SCHED_BATCH_MAX * 3 * 22 + 1];
 	char        excl[PROTO_EXCLUDED_MAX * 22 + 2];
-	const char *argv[11];
+	const char *argv[14];
 	const char *pfx = s->cfg->redis_prefix;
 	bool        sticky = r->sticky_key != NULL && r->sticky_ttl_ms > 0;
 	redisReply *rep;
@@ -247,6 +268,8 @@ sched_slots_acquire(
 	snprintf(keys[0], SCHED_KEY_MAX, "%sslots:user:%lld", pfx,
 	    (long long)r->uid);
 	snprintf(keys[1], SCHED_KEY_MAX, "%slease:%s", pfx, r->lease);
+	snprintf(
+	    keys[2], SCHED_KEY_MAX, "%sslots:key:%lld", pfx, (long long)r->kid);
 	rv = sched_slots_args(r, cands, sizeof(cands), excl, sizeof(excl));
 	if (rv != 0)
 		return rv;
@@ -255,18 +278,23 @@ sched_slots_acquire(
 	snprintf(nums[2], sizeof(nums[2]), "%lld", (long long)r->uid);
 	snprintf(nums[3], sizeof(nums[3]), "%lld",
 	    sticky ? (long long)r->sticky_ttl_ms : 0LL);
+	snprintf(nums[4], sizeof(nums[4]), "%d", (int)r->klimit);
+	snprintf(nums[5], sizeof(nums[5]), "%lld", (long long)r->kid);
 	argv[0] = keys[0];
 	argv[1] = keys[1];
 	argv[2] = sticky ? r->sticky_key : "-";
-	argv[3] = r->lease;
-	argv[4] = nums[0];
-	argv[5] = nums[1];
-	argv[6] = nums[2];
-	argv[7] = pfx;
-	argv[8] = nums[3];
-	argv[9] = cands;
-	argv[10] = excl;
-	rv = rds_script_eval(s->rds, s->lua_acquire, &rep, 3, 8, argv, NULL);
+	argv[3] = keys[2];
+	argv[4] = r->lease;
+	argv[5] = nums[0];
+	argv[6] = nums[1];
+	argv[7] = nums[2];
+	argv[8] = pfx;
+	argv[9] = nums[3];
+	argv[10] = cands;
+	argv[11] = excl;
+	argv[12] = nums[4];
+	argv[13] = nums[5];
+	rv = rds_script_eval(s->rds, s->lua_acquire, &rep, 4, 10, argv, NULL);
 	if (rv != 0)
 		return rv;
 	if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 3 ||

@@ -3,7 +3,8 @@
  *
  * A run pages through "<prefix>slots:*" with SCAN (COUNT
  * SCHED_SWEEP_SCAN_COUNT), keeps the names that are slot sets
- * ("<prefix>slots:user:" and "<prefix>slots:acct:"; anything else under
+ * ("<prefix>slots:user:", "<prefix>slots:acct:" and "<prefix>slots:key:";
+ * anything else under
  * slots: is not ours to trim), and runs the sweep script once per set.
  * A run visits at most SCHED_SWEEP_KEYS_MAX sets in at most
  * SCHED_SWEEP_CALLS_MAX SCAN calls; the cursor is kept, so the next run
@@ -45,6 +46,7 @@ struct sched_sweep {
 	char                match[2 * 64 + 16];
 	char                user[80];
 	char                acct[80];
+	char                key[80];
 	struct tick         job;
 };
 
@@ -66,16 +68,21 @@ sched_sweep_glob_escape(char *dst, size_t cap, const char *src)
 	return 0;
 }
 
-/* True when the SCAN result key names a user or account slot set. */
+/* True when the SCAN result key names a user, account or key slot set. */
 static bool
 sched_sweep_ours(const struct sched_sweep *w, const redisReply *k)
 {
-	size_t ul = strlen(w->user), al = strlen(w->acct);
+	const char *const pfx[] = {w->user, w->acct, w->key};
+	size_t            i, n;
 
 	if (k->type != REDIS_REPLY_STRING || k->len >= SCHED_SWEEP_KEY_MAX)
 		return false;
-	return ((size_t)k->len > ul && memcmp(k->str, w->user, ul) == 0) ||
-	    ((size_t)k->len > al && memcmp(k->str, w->acct, al) == 0);
+	for (i = 0; i < ARRAY_SIZE(pfx); i++) {
+		n = strlen(pfx[i]);
+		if ((size_t)k->len > n && memcmp(k->str, pfx[i], n) == 0)
+			return true;
+	}
+	return false;
 }
 
 /* Runs the script on one set; adds what it removed to *removed. */
@@ -200,6 +207,7 @@ sched_sweep_new(struct sched *s, struct sched_sweep **out)
 	    w->user, sizeof(w->user), "%sslots:user:", s->cfg->redis_prefix);
 	snprintf(
 	    w->acct, sizeof(w->acct), "%sslots:acct:", s->cfg->redis_prefix);
+	snprintf(w->key, sizeof(w->key), "%sslots:key:", s->cfg->redis_prefix);
 	rv = sched_sweep_glob_escape(pfx, sizeof(pfx), s->cfg->redis_prefix);
 	if (rv == 0)
 		snprintf(w->match, sizeof(w->match), "%sslots:*", pfx);

@@ -4,13 +4,13 @@
  *
  * A lease whose gateway died (SIGKILL, a lost host) is never released
  * and never renewed: its member stays in "<prefix>slots:user:<uid>" and
- * "<prefix>slots:acct:<aid>" with a score (expiry, ms of the Redis clock)
- * in the past.  Acquires ignore it already (they trim the sets they look
- * at), but an account or user nobody asks for keeps showing it to
- * operators until its whole set expires.  Every slot_sweep_interval the
- * sweeper walks the slot sets with SCAN and, per set, runs one small
- * script that drops the members whose expiry has passed and deletes the
- * set when it is left empty.
+ * "<prefix>slots:acct:<aid>" (and "<prefix>slots:key:<kid>") with a score
+ * (expiry, ms of the Redis clock) in the past.  Acquires ignore it already
+ * (they trim the sets they look at), but an account or user nobody asks for
+ * keeps showing it to operators until its whole set expires.  Every
+ * slot_sweep_interval the sweeper walks the slot sets with SCAN and, per set,
+ * runs one small script that drops the members whose expiry has passed and
+ * deletes the set when it is left empty.
  *
  * Replicas: every scheduler sweeps, without a lock.  The script is
  * idempotent (a member removed by one replica is simply absent for the
