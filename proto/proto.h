@@ -233,6 +233,9 @@ struct proto_header {
  * Gateway returns a lease and reports how the upstream answered: HTTP
  * status (0 when no response came), error class, and the few response
  * headers (rate-limit resets, retry-after) the account state machine reads.
+ * With wait_cancel set it (also) stops request_id's waiting: the gateway
+ * gave up on a request that an acquire answered BUSY; lease_id is then
+ * "" when no lease is held.  Old senders omit the flag.
  */
 struct proto_sched_release_req {
 	char                request_id[PROTO_ID_MAX + 1];  /* "rid" (opt) */
@@ -245,6 +248,7 @@ struct proto_sched_release_req {
 	int64_t             retry_after_s;                 /* "retry" (opt) */
 	uint32_t            n_headers;
 	struct proto_header headers[PROTO_HEADERS_MAX]; /* "hdrs": map */
+	bool                wait_cancel;                /* "wc" (opt) */
 };
 
 struct proto_sched_release_rep {

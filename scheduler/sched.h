@@ -91,6 +91,18 @@
 	X(antigravity_base_url, CFG_STR,                                       \
 	    "https://cloudcode-pa.googleapis.com", 0, 512, NULL, 0,            \
 	    "Upstream of antigravity accounts without a base_url.")            \
+	X(wait_ttl, CFG_DUR, "35s", 1000, 3600000, NULL, 0,                    \
+	    "How long a waiting request stays counted in the wait sets after " \
+	    "its last acquire unless it gets a slot or is cancelled: the "     \
+	    "gateway's wait_timeout plus a margin.")                           \
+	X(wait_queue_extra, CFG_INT, "20", 0, 1000000, NULL, 0,                \
+	    "Requests a user may have waiting beyond its concurrency (the "    \
+	    "key's group not fail_fast); one more is refused at once with "    \
+	    "429 'Too many pending requests'.")                                \
+	X(sticky_max_waiting, CFG_INT, "3", 0, 1000, NULL, 0,                  \
+	    "A session whose bound account is full waits for it while fewer "  \
+	    "than this many requests wait for that account; otherwise "        \
+	    "another account serves it (0: never wait for the binding).")      \
 	X(slot_sweep_interval, CFG_DUR, "10s", 100, 3600000, NULL, 0,          \
 	    "Period of the sweeper that drops expired leases from the slot "   \
 	    "sets (sched_sweep.c).")                                           \
@@ -129,6 +141,9 @@ struct sched {
 	struct rds_script     *lua_acquire;
 	struct rds_script     *lua_renew;
 	struct rds_script     *lua_release;
+	struct rds_script     *lua_unwait;
+	struct met_counter    *m_queue_full; /* may be NULL */
+	struct met_counter    *m_waits;      /* may be NULL */
 };
 
 /* ---- sched_core.c: the hot path's shared state ----------------------- */
@@ -228,12 +243,14 @@ int sched_rate_micro(const char *s, int64_t *out) WARN_UNUSED;
 extern const char sched_lua_acquire[];
 extern const char sched_lua_renew[];
 extern const char sched_lua_release[];
+extern const char sched_lua_unwait[];
 
 enum sched_slot_result {
 	SCHED_SLOT_OK = 1,         /* index is the candidate that fit */
 	SCHED_SLOT_USER_FULL = 0,  /* the user's slots are all held */
 	SCHED_SLOT_ACCT_FULL = -1, /* every candidate account is full */
-	SCHED_SLOT_KEY_FULL = -2   /* the API key's slots are all held */
+	SCHED_SLOT_KEY_FULL = -2,  /* the API key's slots are all held */
+	SCHED_SLOT_QUEUE_FULL = -3 /* busy, and the user's wait set is full */
 };
 
 /* What the acquire script did with the session binding. */
@@ -242,8 +259,10 @@ enum sched_sticky_result {
 	SCHED_STICKY_HIT = 1,     /* the bound account was taken, TTL renewed */
 	SCHED_STICKY_BOUND = 2,   /* no binding: the chosen account was bound */
 	SCHED_STICKY_REBOUND = 3, /* bound account not a candidate: rebound */
-	SCHED_STICKY_KEPT = 4     /* bound account full or excluded: another
+	SCHED_STICKY_KEPT = 4,    /* bound account full or excluded: another
 	                             one serves, the binding stays */
+	SCHED_STICKY_WAIT = 5     /* bound account full: the request waits
+	                             for it (BUSY) */
 };
 
 /*
@@ -270,21 +289,34 @@ struct sched_slot_req {
 	int64_t        sticky_ttl_ms;
 	const int64_t *excl;
 	size_t         nexcl;
+	const char    *rid;          /* request id: the waiter's name */
+	int64_t        wait_ttl_ms;  /* 0: a refusal never waits */
+	int32_t        wait_cap;     /* user's waiters admitted at most */
+	int32_t        sticky_max_w; /* sticky_max_waiting */
 };
 
 struct sched_slot_res {
 	int    result; /* enum sched_slot_result */
-	size_t index;  /* the candidate taken, when SCHED_SLOT_OK */
+	size_t index;  /* the candidate taken (OK) or waited for (ACCT_FULL) */
 	int    sticky; /* enum sched_sticky_result */
 };
 
 /*
  * Holds one user slot, one key slot and one account slot under lease id
- * r->lease for r->ttl_ms (all or none), choosing the account in one script
- * call: the session's bound account when it is a candidate with room, else
- * among the candidates of the best priority with room the lowest load (held
- * slots / concurrency), ties to the earlier (less recently used) candidate. 0
- * with *out filled, or the Redis error.
+ * r->lease for r->ttl_ms (all or none), choosing the account in one
+ * script call: the session's bound account when it is a candidate with
+ * room, else among the candidates of the best priority with room the
+ * lowest load ((held slots + waiting requests) / concurrency), ties to
+ * the earlier (less recently used) candidate.
+ *
+ * A refusal (user, key or every account full; a full bound account with
+ * fewer than sticky_max_w waiters) registers r->rid as waiting, for
+ * r->wait_ttl_ms from now, in the user's wait set and in the wait set of
+ * the account it waits for (the bound one, else the least loaded of the
+ * best priority), unless wait_ttl_ms is 0; a request not yet waiting
+ * whose user already has wait_cap waiters gets SCHED_SLOT_QUEUE_FULL
+ * instead.  A success removes r->rid from the wait sets.
+ * 0 with *out filled, or the Redis error.
  */
 int sched_slots_acquire(struct sched *s, const struct sched_slot_req *r,
     struct sched_slot_res *out) WARN_UNUSED;
@@ -305,6 +337,14 @@ int sched_slots_renew(struct sched *s, const char (*leases)[PROTO_ID_MAX + 1],
  */
 int sched_slots_release(
     struct sched *s, const char *lease, int64_t aid, bool *held) WARN_UNUSED;
+
+/*
+ * Removes request rid from the wait sets it is registered in (the
+ * gateway stopped waiting: client gone, wait timeout).  Idempotent:
+ * *removed says how many set members went.  0 or the Redis error.
+ */
+int sched_slots_unwait(
+    struct sched *s, const char *rid, int *removed) WARN_UNUSED;
 
 /* ---- sched_acct.c: accounts ------------------------------------------ */
 

@@ -8,7 +8,9 @@
  * then applies the upstream outcome to the account (sched_acct_outcome():
  * 429 rate-limited, 529 overloaded, 401/402/403 error).  The account
  * state machine proper (clearing on success, session windows, custom
- * error codes, temporary pauses) comes later.
+ * error codes, temporary pauses) comes later.  A release flagged
+ * wait_cancel removes its request from the wait sets (the gateway gave
+ * up waiting); its lease may be "", then no slot is touched.
  */
 #include <stdio.h>
 
@@ -55,6 +57,7 @@ sched_on_release(
 	struct proto_sched_release_rep rep;
 	struct pg_conn                *conn;
 	bool                           held = false;
+	int                            unwaited = 0;
 	int                            rv, rrv;
 
 	rv = proto_sched_release_req_unpack(env, &req);
@@ -62,10 +65,22 @@ sched_on_release(
 		return rv;
 	memset(&rep, 0, sizeof(rep));
 	snprintf(rep.state, sizeof(rep.state), "ok");
-	rrv = sched_slots_release(s, req.lease_id, req.account_id, &held);
-	if (rrv != 0)
-		log_warn(
-		    "sched.release_failed", LOG_REQ(env->id), LOG_ERR(rrv));
+	rrv = 0;
+	if (req.wait_cancel && req.request_id[0] != '\0') {
+		rrv = sched_slots_unwait(s, req.request_id, &unwaited);
+		if (rrv != 0)
+			log_warn("sched.unwait_failed", LOG_REQ(env->id),
+			    LOG_ERR(rrv));
+	}
+	if (req.lease_id[0] != '\0') {
+		rv =
+		    sched_slots_release(s, req.lease_id, req.account_id, &held);
+		if (rv != 0)
+			log_warn("sched.release_failed", LOG_REQ(env->id),
+			    LOG_ERR(rv));
+		if (rrv == 0)
+			rrv = rv;
+	}
 	if (req.account_id > 0 &&
 	    (req.http_status == 429 || req.http_status == 529 ||
 	        (req.http_status >= 401 && req.http_status <= 403))) {
@@ -83,7 +98,7 @@ sched_on_release(
 		return rrv;
 	log_debug("sched.release", LOG_REQ(env->id),
 	    LOG_STR("lease", req.lease_id), LOG_BOOL("held", held),
-	    LOG_I64("status", req.http_status));
+	    LOG_I64("unwaited", unwaited), LOG_I64("status", req.http_status));
 	rep.released = true;
 	return proto_sched_release_rep_pack(reply, env->id, 0, &rep);
 }

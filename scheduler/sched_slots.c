@@ -87,25 +87,76 @@ const char sched_lua_acquire[] =
     "  redis.call('ZREMRANGEBYSCORE', key, '-inf', now)\n"
     "  return redis.call('ZCARD', key)\n"
     "end\n"
-    "local ulim = tonumber(ARGV[3])\n"
-    "if ulim > 0 and load(KEYS[1]) >= ulim then return {0, 0, 0} end\n"
-    "local klim = tonumber(ARGV[9])\n"
-    "if klim > 0 and load(KEYS[4]) >= klim then return {-2, 0, 0} end\n"
+    "local P = ARGV[5]\n"
+    "local rid = ARGV[11]\n"
+    "local wttl = tonumber(ARGV[12])\n"
+    "local function wload(key)\n"
+    "  local n = load(key)\n"
+    "  if redis.call('ZSCORE', key, rid) then n = n - 1 end\n"
+    "  return n\n"
+    "end\n"
+    "local function unwait()\n"
+    "  local a = redis.call('HGET', KEYS[6], 'a')\n"
+    "  redis.call('ZREM', KEYS[5], rid)\n"
+    "  if a then redis.call('ZREM', P .. 'slots:wait:acct:' .. a, rid) end\n"
+    "  redis.call('DEL', KEYS[6])\n"
+    "end\n"
+    "local function wkeep(key)\n"
+    "  if redis.call('PTTL', key) < wttl then\n"
+    "    redis.call('PEXPIRE', key, wttl)\n"
+    "  end\n"
+    "end\n"
     "local c = {}\n"
     "for a, l, p in string.gmatch(ARGV[7], '(%d+) (%-?%d+) (%-?%d+)') do\n"
     "  c[#c + 1] = {a = a, l = tonumber(l), p = tonumber(p),\n"
-    "    k = ARGV[5] .. 'slots:acct:' .. a}\n"
+    "    k = P .. 'slots:acct:' .. a, wk = P .. 'slots:wait:acct:' .. a}\n"
     "end\n"
+    "local function busy(code, j, st)\n"
+    "  if wttl <= 0 then return {code, 0, st} end\n"
+    "  local n = load(KEYS[5])\n"
+    "  if not redis.call('ZSCORE', KEYS[5], rid) and\n"
+    "      n >= tonumber(ARGV[13]) then\n"
+    "    return {-3, 0, st}\n"
+    "  end\n"
+    "  local wexp = now + wttl\n"
+    "  redis.call('ZADD', KEYS[5], wexp, rid)\n"
+    "  wkeep(KEYS[5])\n"
+    "  local old = redis.call('HGET', KEYS[6], 'a')\n"
+    "  local a = '0'\n"
+    "  if j > 0 then a = c[j].a end\n"
+    "  if old and old ~= a then\n"
+    "    redis.call('ZREM', P .. 'slots:wait:acct:' .. old, rid)\n"
+    "  end\n"
+    "  if j > 0 then\n"
+    "    redis.call('ZADD', c[j].wk, wexp, rid)\n"
+    "    wkeep(c[j].wk)\n"
+    "  end\n"
+    "  redis.call('HSET', KEYS[6], 'u', ARGV[4], 'a', a)\n"
+    "  redis.call('PEXPIRE', KEYS[6], wttl)\n"
+    "  return {code, j, st}\n"
+    "end\n"
+    "local ulim = tonumber(ARGV[3])\n"
+    "if ulim > 0 and load(KEYS[1]) >= ulim then return busy(0, 0, 0) end\n"
+    "local klim = tonumber(ARGV[9])\n"
+    "if klim > 0 and load(KEYS[4]) >= klim then return busy(-2, 0, 0) end\n"
     "local function fits(x)\n"
     "  if x.n == nil then x.n = load(x.k) end\n"
     "  return x.l <= 0 or x.n < x.l\n"
+    "end\n"
+    "local function waiting(x)\n"
+    "  if x.w == nil then x.w = wload(x.wk) end\n"
+    "  return x.w\n"
     "end\n"
     "local function lim(x)\n"
     "  if x.l <= 0 then return 1e9 end\n"
     "  return x.l\n"
     "end\n"
+    "local function less(x, y)\n"
+    "  return (x.n + waiting(x)) * lim(y) < (y.n + waiting(y)) * lim(x)\n"
+    "end\n"
     "local function take(j, st)\n"
     "  local x = c[j]\n"
+    "  unwait()\n"
     "  redis.call('ZADD', KEYS[1], exp, ARGV[1])\n"
     "  redis.call('ZADD', KEYS[4], exp, ARGV[1])\n"
     "  redis.call('ZADD', x.k, exp, ARGV[1])\n"
@@ -134,6 +185,8 @@ const char sched_lua_acquire[] =
     "    elseif fits(c[bj]) then\n"
     "      redis.call('PEXPIRE', KEYS[3], sttl)\n"
     "      return take(bj, 1)\n"
+    "    elseif wttl > 0 and waiting(c[bj]) < tonumber(ARGV[14]) then\n"
+    "      return busy(-1, bj, 5)\n"
     "    else\n"
     "      st = 4\n"
     "    end\n"
@@ -144,18 +197,39 @@ const char sched_lua_acquire[] =
     "while j <= #c and best == nil do\n"
     "  local e = j\n"
     "  while e <= #c and c[e].p == c[j].p do\n"
-    "    local x = c[e]\n"
-    "    if fits(x) and (best == nil or\n"
-    "        x.n * lim(c[best]) < c[best].n * lim(x)) then best = e end\n"
+    "    if fits(c[e]) and (best == nil or less(c[e], c[best])) then\n"
+    "      best = e\n"
+    "    end\n"
     "    e = e + 1\n"
     "  end\n"
     "  j = e\n"
     "end\n"
-    "if best == nil then return {-1, 0, st} end\n"
+    "if best == nil then\n"
+    "  best = 1\n"
+    "  for e = 2, #c do\n"
+    "    if c[e].p ~= c[1].p then break end\n"
+    "    if less(c[e], c[best]) then best = e end\n"
+    "  end\n"
+    "  return busy(-1, best, st)\n"
+    "end\n"
     "if st == 2 or st == 3 then\n"
     "  redis.call('SET', KEYS[3], c[best].a, 'PX', sttl)\n"
     "end\n"
     "return take(best, st)\n";
+
+const char sched_lua_unwait[] =
+    "local r = redis.call('HMGET', KEYS[1], 'u', 'a')\n"
+    "local n = 0\n"
+    "if r[1] then\n"
+    "  n = n + redis.call('ZREM', ARGV[2] .. 'slots:wait:user:' .. r[1], "
+    "ARGV[1])\n"
+    "end\n"
+    "if r[2] then\n"
+    "  n = n + redis.call('ZREM', ARGV[2] .. 'slots:wait:acct:' .. r[2], "
+    "ARGV[1])\n"
+    "end\n"
+    "redis.call('DEL', KEYS[1])\n"
+    "return n\n";
 
 /*
  * The sets a lease record names, as "local sets = {...}" of the record
@@ -253,11 +327,11 @@ int
 sched_slots_acquire(
     struct sched *s, const struct sched_slot_req *r, struct sched_slot_res *out)
 {
-	char        keys[3][SCHED_KEY_MAX];
-	char        nums[6][24];
+	char        keys[5][SCHED_KEY_MAX];
+	char        nums[9][24];
 	char        cands[SCHED_BATCH_MAX * 3 * 22 + 1];
 	char        excl[PROTO_EXCLUDED_MAX * 22 + 2];
-	const char *argv[14];
+	const char *argv[20];
 	const char *pfx = s->cfg->redis_prefix;
 	bool        sticky = r->sticky_key != NULL && r->sticky_ttl_ms > 0;
 	redisReply *rep;
@@ -270,6 +344,10 @@ sched_slots_acquire(
 	snprintf(keys[1], SCHED_KEY_MAX, "%slease:%s", pfx, r->lease);
 	snprintf(
 	    keys[2], SCHED_KEY_MAX, "%sslots:key:%lld", pfx, (long long)r->kid);
+	snprintf(keys[3], SCHED_KEY_MAX, "%sslots:wait:user:%lld", pfx,
+	    (long long)r->uid);
+	snprintf(keys[4], SCHED_KEY_MAX, "%swaiter:%s", pfx,
+	    r->rid != NULL ? r->rid : r->lease);
 	rv = sched_slots_args(r, cands, sizeof(cands), excl, sizeof(excl));
 	if (rv != 0)
 		return rv;
@@ -280,21 +358,31 @@ sched_slots_acquire(
 	    sticky ? (long long)r->sticky_ttl_ms : 0LL);
 	snprintf(nums[4], sizeof(nums[4]), "%d", (int)r->klimit);
 	snprintf(nums[5], sizeof(nums[5]), "%lld", (long long)r->kid);
+	snprintf(nums[6], sizeof(nums[6]), "%lld",
+	    r->rid != NULL ? (long long)r->wait_ttl_ms : 0LL);
+	snprintf(nums[7], sizeof(nums[7]), "%d", (int)r->wait_cap);
+	snprintf(nums[8], sizeof(nums[8]), "%d", (int)r->sticky_max_w);
 	argv[0] = keys[0];
 	argv[1] = keys[1];
 	argv[2] = sticky ? r->sticky_key : "-";
 	argv[3] = keys[2];
-	argv[4] = r->lease;
-	argv[5] = nums[0];
-	argv[6] = nums[1];
-	argv[7] = nums[2];
-	argv[8] = pfx;
-	argv[9] = nums[3];
-	argv[10] = cands;
-	argv[11] = excl;
-	argv[12] = nums[4];
-	argv[13] = nums[5];
-	rv = rds_script_eval(s->rds, s->lua_acquire, &rep, 4, 10, argv, NULL);
+	argv[4] = keys[3];
+	argv[5] = keys[4];
+	argv[6] = r->lease;
+	argv[7] = nums[0];
+	argv[8] = nums[1];
+	argv[9] = nums[2];
+	argv[10] = pfx;
+	argv[11] = nums[3];
+	argv[12] = cands;
+	argv[13] = excl;
+	argv[14] = nums[4];
+	argv[15] = nums[5];
+	argv[16] = r->rid != NULL ? r->rid : r->lease;
+	argv[17] = nums[6];
+	argv[18] = nums[7];
+	argv[19] = nums[8];
+	rv = rds_script_eval(s->rds, s->lua_acquire, &rep, 6, 14, argv, NULL);
 	if (rv != 0)
 		return rv;
 	if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 3 ||
@@ -375,6 +463,30 @@ sched_slots_release(struct sched *s, const char *lease, int64_t aid, bool *held)
 		return -ERR_REDIS;
 	}
 	*held = rep->integer > 0;
+	freeReplyObject(rep);
+	return 0;
+}
+
+int
+sched_slots_unwait(struct sched *s, const char *rid, int *removed)
+{
+	char        key[SCHED_KEY_MAX];
+	const char *argv[3];
+	redisReply *rep;
+	int         rv;
+
+	snprintf(key, sizeof(key), "%swaiter:%s", s->cfg->redis_prefix, rid);
+	argv[0] = key;
+	argv[1] = rid;
+	argv[2] = s->cfg->redis_prefix;
+	rv = rds_script_eval(s->rds, s->lua_unwait, &rep, 1, 2, argv, NULL);
+	if (rv != 0)
+		return rv;
+	if (rep->type != REDIS_REPLY_INTEGER) {
+		freeReplyObject(rep);
+		return -ERR_REDIS;
+	}
+	*removed = (int)rep->integer;
 	freeReplyObject(rep);
 	return 0;
 }

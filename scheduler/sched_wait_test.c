@@ -182,6 +182,30 @@ t_release(const char *lease, int64_t aid)
 	T_ASSERT(rep.released);
 }
 
+/* The gateway gives up waiting: a release flagged wait_cancel, no lease. */
+static void
+t_cancel(const char *rid)
+{
+	struct proto_sched_release_req req;
+	struct proto_sched_release_rep rep;
+	struct proto_env               env;
+	struct buf                     b, reply;
+
+	memset(&req, 0, sizeof(req));
+	snprintf(req.request_id, sizeof(req.request_id), "%s", rid);
+	req.wait_cancel = true;
+	buf_init(&b, PROTO_MAX_MSG);
+	T_OK(proto_sched_release_req_pack(&b, rid, 0, &req));
+	buf_init(&reply, PROTO_MAX_MSG);
+	T_OK(sched_rep_handle(&S, b.data, b.len, &reply));
+	buf_release(&b);
+	T_OK(proto_env_unpack(reply.data, reply.len, &env));
+	T_EQ_INT(env.type, MSG_SCHED_RELEASE_REP);
+	T_OK(proto_sched_release_rep_unpack(&env, &rep));
+	buf_release(&reply);
+	T_ASSERT(rep.released);
+}
+
 /* Runs cmd (a format taking the key "<prefix><name>") on one key. */
 static int64_t
 t_int(const char *cmd, const char *name, const char *member)
@@ -211,8 +235,8 @@ t_zadd(const char *name, int64_t score, const char *member)
 	char        key[200];
 
 	snprintf(key, sizeof(key), "%s%s", T_PREFIX, name);
-	T_OK(rds_cmd(S.rds, &r, "ZADD %s %lld %s", key, (long long)score,
-	    member));
+	T_OK(rds_cmd(
+	    S.rds, &r, "ZADD %s %lld %s", key, (long long)score, member));
 	T_ASSERT(r->type == REDIS_REPLY_INTEGER);
 	freeReplyObject(r);
 }
@@ -237,7 +261,7 @@ t_zscore(const char *kind, int64_t id, const char *member)
 }
 
 /* The Redis clock in ms. */
-UNUSED static int64_t
+static int64_t
 t_now(void)
 {
 	redisReply *r;
@@ -248,6 +272,17 @@ t_now(void)
 	    strtoll(r->element[1]->str, NULL, 10) / 1000;
 	freeReplyObject(r);
 	return v;
+}
+
+/* The session T_SESS of group gid is bound to account aid. */
+static void
+t_bkey_check(int64_t gid, int64_t aid)
+{
+	char name[200];
+
+	snprintf(name, sizeof(name), "sticky:anthropic:%lld:%s", (long long)gid,
+	    T_SESS);
+	T_EQ_INT(t_int("GET", name, NULL), aid);
 }
 
 /* ---- per-key slots ---------------------------------------------------- */
@@ -309,7 +344,7 @@ test_key_renew_sweep(void)
 	T_EQ_INT(t_zscore("acct", aid, r1.lease), s1);
 	usleep(20000); /* the Redis clock must move for the score to */
 	memcpy(lease[0], r1.lease, sizeof(r1.lease));
-	T_OK(sched_slots_renew(&S, (const char (*)[PROTO_ID_MAX + 1])lease, 1,
+	T_OK(sched_slots_renew(&S, (const char(*)[PROTO_ID_MAX + 1]) lease, 1,
 	    T_CFG->lease_ttl, alive));
 	T_ASSERT(alive[0]);
 	s2 = t_zscore("key", kid, r1.lease);
@@ -319,7 +354,7 @@ test_key_renew_sweep(void)
 	/* A lease lost from the key set alone is lost as a whole. */
 	snprintf(name, sizeof(name), "slots:key:%lld", (long long)kid);
 	T_EQ_INT(t_int("ZREM", name, r1.lease), 1);
-	T_OK(sched_slots_renew(&S, (const char (*)[PROTO_ID_MAX + 1])lease, 1,
+	T_OK(sched_slots_renew(&S, (const char(*)[PROTO_ID_MAX + 1]) lease, 1,
 	    T_CFG->lease_ttl, alive));
 	T_ASSERT(!alive[0]);
 	T_EQ_INT(t_zscore("user", uid, r1.lease), 0);
@@ -334,6 +369,220 @@ test_key_renew_sweep(void)
 	T_EQ_INT(t_int("EXISTS", name, NULL), 0);
 }
 
+/* ---- wait queues ------------------------------------------------------ */
+
+static void
+test_admission_cap(void)
+{
+	struct t_res r;
+	char         h[65], rid[64], first[64];
+	int64_t      uid, gid, i;
+
+	t_setup();
+	T_EQ_INT(T_CFG->wait_queue_extra, 20);
+	uid = t_user(1);
+	gid = t_group();
+	t_account(gid, 10, 1);
+	t_key_conc(uid, gid, 0, h);
+	T_EQ_INT(t_acq(h, t_rid("cap", rid), NULL).outcome, PROTO_ACQ_OK);
+	/* concurrency 1 + 20 requests may wait ... */
+	for (i = 0; i < 1 + 20; i++) {
+		r = t_acq(h, t_rid("cap", rid), NULL);
+		T_EQ_INT(r.outcome, PROTO_ACQ_BUSY);
+		T_ASSERT(strstr(r.msg, "for user") != NULL);
+		if (i == 0)
+			snprintf(first, sizeof(first), "%s", rid);
+	}
+	T_EQ_INT(t_zcard("wait:user", uid), 21);
+	/* ... one more is refused at once ... */
+	r = t_acq(h, t_rid("cap", rid), NULL);
+	T_EQ_INT(r.outcome, PROTO_ACQ_QUEUE_FULL);
+	T_EQ_STR(r.msg, "Too many pending requests, please retry later");
+	T_EQ_INT(t_zscore("wait:user", uid, rid), 0);
+	T_EQ_INT(t_zcard("wait:user", uid), 21);
+	/* ... while one already waiting may ask again. */
+	T_EQ_INT(t_acq(h, first, NULL).outcome, PROTO_ACQ_BUSY);
+	T_EQ_INT(t_zcard("wait:user", uid), 21);
+	/* A cancelled waiter makes room for exactly one more. */
+	t_cancel(first);
+	T_EQ_INT(t_zcard("wait:user", uid), 20);
+	T_EQ_INT(t_acq(h, t_rid("cap", rid), NULL).outcome, PROTO_ACQ_BUSY);
+	T_EQ_INT(
+	    t_acq(h, t_rid("cap", rid), NULL).outcome, PROTO_ACQ_QUEUE_FULL);
+}
+
+static void
+test_waiter_removed(void)
+{
+	struct t_res r1, r2;
+	char         h[65], rid[64], ra[64], rb[64], name[120];
+	int64_t      uid, gid, aid, now;
+
+	t_setup();
+	uid = t_user(1);
+	gid = t_group();
+	aid = t_account(gid, 1, 1);
+	t_key_conc(uid, gid, 0, h);
+	r1 = t_acq(h, t_rid("rm", rid), NULL);
+	T_EQ_INT(r1.outcome, PROTO_ACQ_OK);
+	/* The user is full: ra waits (user set; no account to wait for). */
+	now = t_now();
+	T_EQ_INT(t_acq(h, t_rid("rm", ra), NULL).outcome, PROTO_ACQ_BUSY);
+	T_ASSERT(t_zscore("wait:user", uid, ra) >= now + 35000 - 1000);
+	T_ASSERT(t_zscore("wait:user", uid, ra) <= t_now() + 35000);
+	T_EQ_INT(t_zcard("wait:acct", aid), 0);
+	snprintf(name, sizeof(name), "waiter:%s", ra);
+	T_EQ_INT(t_int("EXISTS", name, NULL), 1);
+	/* A success removes the waiter and its record. */
+	t_release(r1.lease, r1.aid);
+	r2 = t_acq(h, ra, NULL);
+	T_EQ_INT(r2.outcome, PROTO_ACQ_OK);
+	T_EQ_INT(t_zscore("wait:user", uid, ra), 0);
+	T_EQ_INT(t_int("EXISTS", name, NULL), 0);
+	t_release(r2.lease, r2.aid);
+
+	/* Account full (user has room): waits on the account too. */
+	t_sql1("UPDATE users SET concurrency = 0 WHERE id = $1::bigint", uid);
+	sched_keys_invalidate(S.keys, "user", uid);
+	r1 = t_acq(h, t_rid("rm", rid), NULL);
+	T_EQ_INT(r1.outcome, PROTO_ACQ_OK);
+	r2 = t_acq(h, t_rid("rm", rb), NULL);
+	T_EQ_INT(r2.outcome, PROTO_ACQ_BUSY);
+	T_ASSERT(strstr(r2.msg, "for account") != NULL);
+	T_ASSERT(t_zscore("wait:user", uid, rb) > 0);
+	T_ASSERT(t_zscore("wait:acct", aid, rb) > 0);
+	/* The gateway gives up: both sets forget it at once, twice is ok. */
+	t_cancel(rb);
+	T_EQ_INT(t_zscore("wait:user", uid, rb), 0);
+	T_EQ_INT(t_zscore("wait:acct", aid, rb), 0);
+	t_cancel(rb);
+	T_EQ_INT(t_zcard("wait:acct", aid), 0);
+	/* The cancel touched no lease. */
+	T_EQ_INT(t_zcard("acct", aid), 1);
+
+	/* A fail_fast group never queues. */
+	t_sql1("UPDATE groups SET fail_fast = true WHERE id = $1::bigint", gid);
+	sched_keys_invalidate(S.keys, "group", gid);
+	T_EQ_INT(t_acq(h, t_rid("rm", rb), NULL).outcome, PROTO_ACQ_BUSY);
+	T_EQ_INT(t_zscore("wait:user", uid, rb), 0);
+	T_EQ_INT(t_zcard("wait:acct", aid), 0);
+}
+
+static void
+test_waiters_expire(void)
+{
+	struct sched_sweep      *w;
+	struct sched_sweep_stats st;
+	char                     h[65], rid[64], name[120];
+	int64_t                  uid, gid, aid, i;
+
+	t_setup();
+	uid = t_user(1);
+	gid = t_group();
+	aid = t_account(gid, 5, 1);
+	t_key_conc(uid, gid, 0, h);
+	/* 21 waiters of a dead gateway (expired scores) fill no queue. */
+	snprintf(name, sizeof(name), "slots:wait:user:%lld", (long long)uid);
+	for (i = 0; i < 21; i++) {
+		snprintf(rid, sizeof(rid), "dead-%d", (int)i);
+		t_zadd(name, 1000, rid);
+	}
+	T_EQ_INT(t_acq(h, t_rid("ex", rid), NULL).outcome, PROTO_ACQ_OK);
+	T_EQ_INT(t_acq(h, t_rid("ex", rid), NULL).outcome, PROTO_ACQ_BUSY);
+	T_EQ_INT(t_zcard("wait:user", uid), 1);
+	T_EQ_INT(t_zscore("wait:user", uid, "dead-0"), 0);
+	/* Sets nobody acquires for are trimmed by the sweeper. */
+	snprintf(name, sizeof(name), "slots:wait:acct:%lld", (long long)aid);
+	t_zadd(name, 1000, "dead-x");
+	T_OK(sched_sweep_new(&S, &w));
+	T_OK(sched_sweep_run(w, &st));
+	while (!st.done)
+		T_OK(sched_sweep_run(w, &st));
+	sched_sweep_free(w);
+	T_EQ_INT(t_int("EXISTS", name, NULL), 0);
+	/* The gauge counts live waiters: at least the one above. */
+	T_ASSERT(st.waiting >= 1);
+}
+
+static void
+test_load_counts_waiters(void)
+{
+	struct t_res r;
+	char         h[65], rid[64], name[120];
+	int64_t      uid, gid, a, b;
+
+	t_setup();
+	uid = t_user(0);
+	gid = t_group();
+	a = t_account(gid, 2, 1);
+	b = t_account(gid, 2, 1);
+	t_key_conc(uid, gid, 0, h);
+	/* Equal load: the least recently used first (a, then b, then a). */
+	r = t_acq(h, t_rid("ld", rid), NULL);
+	T_EQ_INT(r.aid, a);
+	t_release(r.lease, r.aid);
+	r = t_acq(h, t_rid("ld", rid), NULL);
+	T_EQ_INT(r.aid, b);
+	t_release(r.lease, r.aid);
+	/* Two requests wait for a: load (0 + 2) / 2 loses to b's 0 / 2. */
+	snprintf(name, sizeof(name), "slots:wait:acct:%lld", (long long)a);
+	t_zadd(name, t_now() + 60000, "w1");
+	t_zadd(name, t_now() + 60000, "w2");
+	r = t_acq(h, t_rid("ld", rid), NULL);
+	T_EQ_INT(r.aid, b);
+	t_release(r.lease, r.aid);
+	/* Without them a (least recently used) is chosen again. */
+	T_EQ_INT(t_int("DEL", name, NULL), 1);
+	r = t_acq(h, t_rid("ld", rid), NULL);
+	T_EQ_INT(r.aid, a);
+	t_release(r.lease, r.aid);
+}
+
+static void
+test_sticky_wait(void)
+{
+	struct t_res l1, r;
+	char         h[65], rid[64], w1[64], name[120];
+	int64_t      uid, gid, a, b, i;
+
+	t_setup();
+	T_EQ_INT(T_CFG->sticky_max_waiting, 3);
+	uid = t_user(0);
+	gid = t_group();
+	a = t_account(gid, 1, 1);
+	b = t_account(gid, 1, 1);
+	t_key_conc(uid, gid, 0, h);
+	l1 = t_acq(h, t_rid("sw", rid), T_SESS);
+	T_EQ_INT(l1.aid, a);
+	/* a is full and b is free: three requests wait for a anyway ... */
+	for (i = 0; i < 3; i++) {
+		r = t_acq(h, t_rid("sw", rid), T_SESS);
+		T_EQ_INT(r.outcome, PROTO_ACQ_BUSY);
+		T_ASSERT(t_zscore("wait:acct", a, rid) > 0);
+		if (i == 0)
+			snprintf(w1, sizeof(w1), "%s", rid);
+	}
+	T_EQ_INT(t_zcard("wait:acct", a), 3);
+	T_EQ_INT(t_zcard("acct", b), 0);
+	/* ... a waiter asking again still waits (it does not count) ... */
+	T_EQ_INT(t_acq(h, w1, T_SESS).outcome, PROTO_ACQ_BUSY);
+	/* ... the fourth goes to b, and the binding stays on a. */
+	r = t_acq(h, t_rid("sw", rid), T_SESS);
+	T_EQ_INT(r.outcome, PROTO_ACQ_OK);
+	T_EQ_INT(r.aid, b);
+	t_bkey_check(gid, a);
+	t_release(r.lease, r.aid);
+	/* a frees up: the first waiter gets it and leaves the wait sets. */
+	t_release(l1.lease, l1.aid);
+	r = t_acq(h, w1, T_SESS);
+	T_EQ_INT(r.aid, a);
+	T_EQ_INT(t_zscore("wait:acct", a, w1), 0);
+	T_EQ_INT(t_zscore("wait:user", uid, w1), 0);
+	T_EQ_INT(t_zcard("wait:acct", a), 2);
+	snprintf(name, sizeof(name), "waiter:%s", w1);
+	T_EQ_INT(t_int("EXISTS", name, NULL), 0);
+}
+
 static void
 test_zz_teardown(void)
 {
@@ -343,4 +592,6 @@ test_zz_teardown(void)
 }
 
 T_MAIN(T_CASE(test_key_limit), T_CASE(test_key_renew_sweep),
-    T_CASE(test_zz_teardown))
+    T_CASE(test_admission_cap), T_CASE(test_waiter_removed),
+    T_CASE(test_waiters_expire), T_CASE(test_load_counts_waiters),
+    T_CASE(test_sticky_wait), T_CASE(test_zz_teardown))
