@@ -12,8 +12,8 @@
  *                      cache with TTL, dropped on config-changed events),
  *                      check key, user, group, balance or subscription,
  *                      list the group's schedulable accounts that serve
- *                      the model (sched_acct.c), and hold one user slot
- *                      plus one account slot in a single Lua round trip
+ *                      the model (sched_acct.c), and hold one user, one
+ *                      API-key and one account slot in a single Lua trip
  *                      (sched_slots.c); reply with the decrypted upstream
  *                      credential.
  *   SCHED_RENEW_REQ    extend leases; report the lost ones.
@@ -28,9 +28,12 @@
  * its session is bound to, and otherwise to the least loaded account of
  * the best priority.
  *
- * A full slot answers BUSY at once (wait_ms is ignored): the gateway
- * waits and asks again (a session whose bound account is full is served
- * elsewhere).  Also here: per-account proxies (sched_proxy.c), a slot
+ * A full slot answers BUSY at once (wait_ms is ignored) and registers
+ * the request as waiting (wait sets in Redis, bounded per user): the
+ * gateway waits and asks again with the same request id, and cancels
+ * when it gives up (a release flagged wait_cancel).  A session whose
+ * bound account is full waits for it while few others do, else is
+ * served elsewhere.  Also here: per-account proxies (sched_proxy.c), a slot
  * sweeper for leases of dead gateways (sched_sweep.c) and OAuth token
  * refresh (sched_refresh.c).
  */

@@ -12,6 +12,18 @@
  *                        for renew (whose request names leases only); it
  *                        expires with the lease
  *
+ *   P slots:wait:user:<uid>
+ *   P slots:wait:acct:<aid>
+ *                        sorted set: member request id, score its expiry
+ *                        (now + wait ttl at its latest BUSY answer): the
+ *                        requests waiting for a slot of that user, and
+ *                        for that account; under slots: so the sweeper's
+ *                        one SCAN trims them too
+ *   P waiter:<request id>
+ *                        hash {u: uid, a: aid or 0}: the sets naming the
+ *                        waiter, for the cancel (whose request names the
+ *                        request only); expires with the wait ttl
+ *
  *   P sticky:<platform>:<gid>:<session hash>
  *                        string: the account id a session is bound to,
  *                        expiring sticky_ttl after its last hit; the
@@ -21,48 +33,62 @@
  * Each operation is one script, so one round trip and atomic:
  *
  *   acquire  KEYS = user set, lease record, sticky key (any name when
- *                   there is no session), key set
+ *                   there is no session), key set, user wait set, waiter
+ *                   record
  *            ARGV = lease, ttl_ms, user limit, uid, prefix, sticky ttl_ms
  *                   (0: no session or sticky off), the candidates as one
  *                   string "aid limit priority ..." in SQL order (limit
  *                   0: unlimited), the excluded ids as " id id ... ", key
- *                   limit (0: unlimited), kid
+ *                   limit (0: unlimited), kid, request id, wait ttl_ms
+ *                   (0: never wait), user wait cap, sticky max waiting
  *            drops expired members of each set it looks at; refuses when
- *            the user is full ({0, 0, 0}) or the key is full ({-2, 0, 0});
- *            then, with a binding: a bound account that
- *            is excluded is left bound but not taken; one that is no
- *            candidate (unschedulable, rate-limited, model unsupported,
- *            gone) loses its binding; one that is a candidate with room
- *            is taken and its binding's TTL renewed; one that is full
- *            keeps its binding while another candidate serves this
- *            request (waiting for it comes with the wait queues).
- *            Otherwise the choice is the lowest load (held / limit,
- *            compared exactly; unlimited counts as limit 1e9) among the
- *            candidates with room of the first priority that has any,
- *            ties to the earlier candidate (least recently used); a
- *            session without a (live) binding is then bound to it for
- *            the sticky ttl.  Holds the user, key and account slots
- *            (all or none) and returns {1, j, st} (candidate j, from
- *            1), {0, 0, 0} (user full) or {-1, 0, st} (every candidate
- *            full), st an enum sched_sticky_result.  Two first requests
+ *            the user is full ({0, 0, 0}) or the key is full ({-2, 0,
+ *            0}); then, with a binding: a bound account that is excluded
+ *            is left bound but not taken; one that is no candidate
+ *            (unschedulable, rate-limited, model unsupported, gone) loses
+ *            its binding; one that is a candidate with room is taken and
+ *            its binding's TTL renewed; one that is full is waited for
+ *            ({-1, j, 5}) while fewer than sticky-max-waiting other
+ *            requests wait for it, else keeps its binding while another
+ *            candidate serves this request.  Otherwise the choice is the
+ *            lowest load ((held + waiting) / limit, compared exactly;
+ *            unlimited counts as limit 1e9; the request's own waiting
+ *            entry does not count) among the candidates with room of the
+ *            first priority that has any, ties to the earlier candidate
+ *            (least recently used); a session without a (live) binding is
+ *            then bound to it for the sticky ttl.  Holds the user, key
+ *            and account slots (all or none), removes the request from
+ *            the wait sets and returns {1, j, st} (candidate j, from 1),
+ *            or {-1, j, st} when every candidate is full (j: the least
+ *            loaded of the first priority, which it waits for), st an
+ *            enum sched_sticky_result.  Every refusal registers the
+ *            request as waiting (user set, the account's set when there
+ *            is one, the record) unless the wait ttl is 0; a request not
+ *            yet in the user's wait set when it already holds the cap
+ *            gets {-3, 0, st} and is not registered.  Two first requests
  *            of one session cannot both bind: scripts run one at a time.
  *            Account set keys are built from the prefix inside the
  *            script, like renew's and release's.
  *   renew    KEYS = lease record per lease; ARGV = ttl_ms, prefix, lease
- *            per lease; returns 1 (extended in all its sets) or 0 (lost: the
- *            record, or a live member in any of its sets, is gone; what is left
- *            of it is removed) per lease
+ *            per lease; returns 1 (extended in all its sets) or 0 (lost:
+ *            the record, or a live member in any of its sets, is gone;
+ *            what is left of it is removed) per lease
  *   release  KEYS = lease record; ARGV = lease, prefix, aid of the request
  *            (used when the record expired); removes the lease from its
  *            sets and the record; returns how many members it removed, so
  *            a repeated release is harmless and returns 0
+ *   unwait   KEYS = waiter record; ARGV = request id, prefix; removes the
+ *            request from the wait sets the record names and the record;
+ *            returns how many members it removed (idempotent)
  *
  * A leaked lease (a gateway killed mid-stream) stops counting once its
  * score passes, because every acquire first removes the expired members
  * of the sets it checks; sets nobody checks are emptied by the sweeper
  * (sched_sweep.c), and a set nobody touches expires as a whole (PEXPIRE
- * at least one ttl past its newest member).
- * The renew and release scripts build slot keys from the lease record,
+ * at least one ttl past its newest member).  Waiters are no counters for
+ * the same reason: a waiter whose gateway died (and never cancels)
+ * expires with its score, wait ttl after its last retry.
+ * The renew, release and unwait scripts build slot keys from the records,
  * which is fine on one Redis server but not on Redis Cluster.
  */
 #include <stdio.h>
