@@ -125,6 +125,8 @@ for i in 1 2 3; do
 	CP+=($!)
 done
 t_check "(c) three requests wait" t_wait 3 bash -c "[ \"\$(redis-cli -u '$R' zcard s2a:slots:wait:user:$UID2)\" = 3 ]"
+gauge_is() { [ "$(gws_metric "$SCHED_HEALTH" sub2api_sched_waiting_requests)" = "$1" ]; }
+t_check "(c) the sweeper's gauge shows them" t_wait 3 gauge_is 3
 wait "${CP[@]}"
 t_eq "(c) the waiting clients gave up (curl timeout)" "28 28 28" \
 	"$(for i in 1 2 3; do awk '{print $2}' "$T_TMP/res/c$i"; done | xargs)"
@@ -147,5 +149,12 @@ wait "$C0" "${CK[@]}"
 t_check "(c) the dead gateway's waiters expire within the wait TTL" t_wait 6 waiters_are 0
 t_check "(c) ... not before their expiry (no cancel was sent)" test $(($(now_ms) - T_KILL)) -ge 1500
 t_check "(c) the waiter records expire too" t_wait 2 bash -c "[ \"\$(redis-cli -u '$R' --scan --pattern '*waiter:*' | wc -l)\" = 0 ]"
+t_check "(c) the gauge is back to 0" t_wait 3 gauge_is 0
+
+for s in scheduler billing; do
+	gws_stop "$s"
+	t_eq "$s exits 0 on SIGTERM" 0 $?
+done
+t_fails "no sanitizer report" grep -qE 'LeakSanitizer|AddressSanitizer|runtime error' "$T_TMP/gateway.log" "$T_TMP/scheduler.log"
 
 t_done
