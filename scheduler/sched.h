@@ -94,10 +94,11 @@
 	X(antigravity_base_url, CFG_STR,                                       \
 	    "https://cloudcode-pa.googleapis.com", 0, 512, NULL, 0,            \
 	    "Upstream of antigravity accounts without a base_url.")            \
-	X(wait_ttl, CFG_DUR, "35s", 1000, 3600000, NULL, 0,                    \
+	X(wait_ttl, CFG_DUR, "35s", 3000, 3600000, NULL, 0,                    \
 	    "How long a waiting request stays counted in the wait sets after " \
 	    "its last acquire unless it gets a slot or is cancelled: the "     \
-	    "gateway's wait_timeout plus a margin.")                           \
+	    "gateway's wait_timeout plus a margin (at least 3 s: longer than " \
+	    "the gateway's 2 s retry back-off).")                              \
 	X(wait_queue_extra, CFG_INT, "20", 0, 1000000, NULL, 0,                \
 	    "Requests a user may have waiting beyond its concurrency (the "    \
 	    "key's group not fail_fast); one more is refused at once with "    \
