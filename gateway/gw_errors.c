@@ -368,7 +368,13 @@ gw_err_from_refusal(int outcome, const char *message)
 		    ? GW_E_SUBSCRIPTION_NOT_FOUND
 		    : GW_E_INSUFFICIENT_BALANCE;
 	case PROTO_ACQ_BUSY:
+		if (strstr(m, "for API key") != NULL)
+			return GW_E_CONCURRENCY_KEY;
+		if (strstr(m, "for user") != NULL)
+			return GW_E_CONCURRENCY_USER;
 		return GW_E_CONCURRENCY_LIMIT;
+	case PROTO_ACQ_QUEUE_FULL:
+		return GW_E_QUEUE_FULL;
 	case PROTO_ACQ_NO_ACCOUNT:
 		return GW_E_NO_ACCOUNTS;
 	default:

@@ -71,6 +71,12 @@ int gw_err_sse_event(
 	    "Usage limit exceeded")                                             \
 	X(CONCURRENCY_LIMIT, 429, "rate_limit_error",                           \
 	    "Concurrency limit exceeded, please retry later")                   \
+	X(CONCURRENCY_USER, 429, "rate_limit_error",                            \
+	    "Concurrency limit exceeded for user, please retry later")          \
+	X(CONCURRENCY_KEY, 429, "rate_limit_error",                             \
+	    "Concurrency limit exceeded for API key, please retry later")       \
+	X(QUEUE_FULL, 429, "rate_limit_error",                                  \
+	    "Too many pending requests, please retry later")                    \
 	X(NOT_FOUND, 404, "not_found_error", "Not found")                       \
 	X(NO_ACCOUNTS, 503, "api_error", "No available accounts")               \
 	X(UPSTREAM_AUTH, 502, "upstream_error",                                 \

@@ -7,6 +7,7 @@
 
 #include "err.h"
 #include "gw_errors.h"
+#include "proto.h"
 #include "t.h"
 
 /* A request's headers or query as name/value pairs, NULL-terminated. */
@@ -335,8 +336,36 @@ test_key_too_long(void)
 	T_EQ_INT(strlen(k), GW_ERR_KEY_MAX);
 }
 
+/* Scheduler refusals: BUSY says which limit was hit; QUEUE_FULL at once. */
+static void
+test_refusal(void)
+{
+	const struct gw_err_info *e;
+
+	T_EQ_INT(gw_err_from_refusal(PROTO_ACQ_BUSY,
+	             "Concurrency limit exceeded for API key, please retry "
+	             "later"),
+	    GW_E_CONCURRENCY_KEY);
+	T_EQ_INT(gw_err_from_refusal(PROTO_ACQ_BUSY,
+	             "Concurrency limit exceeded for user, please retry later"),
+	    GW_E_CONCURRENCY_USER);
+	T_EQ_INT(gw_err_from_refusal(PROTO_ACQ_BUSY, "for account"),
+	    GW_E_CONCURRENCY_LIMIT);
+	T_EQ_INT(
+	    gw_err_from_refusal(PROTO_ACQ_BUSY, NULL), GW_E_CONCURRENCY_LIMIT);
+	T_EQ_INT(
+	    gw_err_from_refusal(PROTO_ACQ_QUEUE_FULL, "x"), GW_E_QUEUE_FULL);
+	e = gw_err_info(GW_E_QUEUE_FULL);
+	T_EQ_INT(e->status, 429);
+	T_EQ_STR(e->type, "rate_limit_error");
+	T_EQ_STR(e->message, "Too many pending requests, please retry later");
+	e = gw_err_info(GW_E_CONCURRENCY_KEY);
+	T_EQ_INT(e->status, 429);
+	T_ASSERT(strstr(e->message, "for API key") != NULL);
+}
+
 T_MAIN(T_CASE(test_envelope_escaped), T_CASE(test_envelope_cap),
     T_CASE(test_sse_event), T_CASE(test_table), T_CASE(test_type_for_status),
     T_CASE(test_map_upstream), T_CASE(test_failover), T_CASE(test_classify),
     T_CASE(test_key_order), T_CASE(test_key_bearer_forms),
-    T_CASE(test_key_too_long))
+    T_CASE(test_key_too_long), T_CASE(test_refusal))

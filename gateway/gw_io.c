@@ -81,6 +81,7 @@ gw_io_finish(struct gw *gw, struct gw_req *r)
 	struct gw_io *io = &gw->io;
 	size_t        i;
 
+	gw_relay_unqueue(gw, r);
 	for (i = 0; i < io->n_live; i++) {
 		if (io->live[i] == r) {
 			io->live[i] = io->live[--io->n_live];

@@ -181,6 +181,29 @@ gw_relay_release(
 }
 
 void
+gw_relay_unqueue(struct gw *gw, struct gw_req *r)
+{
+	struct proto_sched_release_req q;
+	struct buf                     out;
+	int                            rv;
+
+	if (!r->queued)
+		return;
+	r->queued = false;
+	memset(&q, 0, sizeof(q));
+	(void)str_copy(q.request_id, sizeof(q.request_id), r->id);
+	q.wait_cancel = true;
+	buf_init(&out, GW_RELAY_ENV_MAX);
+	rv = proto_sched_release_req_pack(&out, r->id, 0, &q);
+	if (rv == 0)
+		rv = nngx_req_call_async(gw->sched, out.data, out.len,
+		    (int)gw->cfg->sched_timeout, gw_relay_noop_cb, gw);
+	buf_release(&out);
+	if (rv != 0)
+		met_counter_inc(gw->m_release_failed);
+}
+
+void
 gw_relay_renew(struct gw *gw)
 {
 	struct gw_io                *io = &gw->io;
@@ -385,6 +408,11 @@ gw_relay_acquired(
 	free(r->dec);
 	r->dec = d;
 	r->released = d->outcome != PROTO_ACQ_OK; /* no lease to return */
+	/* BUSY registered r as waiting; a success took it out again. */
+	if (d->outcome == PROTO_ACQ_BUSY)
+		r->queued = true;
+	else if (d->outcome == PROTO_ACQ_OK)
+		r->queued = false;
 	if (r->cancelled) {
 		gw_relay_release(gw, r, 0, "client_closed");
 		gw_io_finish(gw, r);

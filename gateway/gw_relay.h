@@ -23,6 +23,15 @@ void gw_relay_cancel(struct gw *gw, struct gw_req *r, const char *why);
 void gw_relay_tick(struct gw *gw, struct gw_req *r, int64_t now_ms);
 void gw_relay_renew(struct gw *gw);
 
+/*
+ * When an acquire of r answered BUSY (the scheduler registered r as
+ * waiting) and no later acquire succeeded, tells the scheduler that r
+ * waits no more (a release flagged wait_cancel, without a lease); fire
+ * and forget: a lost cancel is reclaimed by the wait set's TTL.  Called
+ * by gw_io_finish(), so every way a request ends is covered.
+ */
+void gw_relay_unqueue(struct gw *gw, struct gw_req *r);
+
 /* Counts (and publishes an error event for) an error answered locally. */
 void gw_relay_count_error(
     struct gw *gw, struct gw_req *r, enum gw_err_code code);

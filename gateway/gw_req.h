@@ -86,6 +86,7 @@ struct gw_req {
 	bool                            pinged;  /* 200 + pings already sent */
 	bool                            relayed; /* upstream bytes went out */
 	bool                            cancelled; /* while acq_inflight */
+	bool                            queued;    /* a BUSY made it a waiter */
 	enum gw_err_code                last_err;  /* last failed attempt */
 
 	/* The upstream transfer (io). */

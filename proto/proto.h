@@ -142,8 +142,9 @@ enum proto_acquire_outcome {
 	PROTO_ACQ_FORBIDDEN = 2,  /* ip rule, group, model not allowed */
 	PROTO_ACQ_BALANCE = 3,    /* balance, quota or subscription spent */
 	PROTO_ACQ_NO_ACCOUNT = 4, /* no schedulable account */
-	PROTO_ACQ_BUSY = 5,       /* concurrency full, wait budget spent */
-	PROTO_ACQ_INTERNAL = 6
+	PROTO_ACQ_BUSY = 5,       /* concurrency full: wait and ask again */
+	PROTO_ACQ_INTERNAL = 6,
+	PROTO_ACQ_QUEUE_FULL = 7 /* too many requests already waiting */
 };
 
 /*
@@ -236,6 +237,9 @@ struct proto_header {
  * family) the account state machine reads, and for a 4xx/5xx a short
  * excerpt of the upstream's error message (e.g. to tell a banned
  * organisation from a plain 403).  Never credentials.
+ * With wait_cancel set it (also) stops request_id's waiting: the gateway
+ * gave up on a request that an acquire answered BUSY; lease_id is then
+ * "" when no lease is held.  Old senders omit the flag.
  */
 struct proto_sched_release_req {
 	char                request_id[PROTO_ID_MAX + 1];  /* "rid" (opt) */
@@ -249,6 +253,7 @@ struct proto_sched_release_req {
 	uint32_t            n_headers;
 	struct proto_header headers[PROTO_HEADERS_MAX]; /* "hdrs": map */
 	char err_message[PROTO_HDR_VAL_MAX + 1];        /* "emsg" (opt) */
+	bool wait_cancel;                               /* "wc" (opt) */
 };
 
 struct proto_sched_release_rep {

@@ -85,6 +85,7 @@ proto_sample_sched(int type, void *msg, unsigned s)
 		lq->duration_ms = 1234 + s;
 		lq->reset_unix = 1790000000 + s;
 		lq->retry_after_s = -1;
+		lq->wait_cancel = (s & 1) == 1;
 		lq->n_headers = 1 + s % PROTO_HEADERS_MAX;
 		for (i = 0; i < lq->n_headers; i++) {
 			PROTO_SAMPLE_STR(lq->headers[i].name, "x-ratelimit", i);

@@ -151,6 +151,7 @@ static const struct proto_field proto_sched_release_req_fields[] = {
     PROTO_F_SCALAR(T, "retry", PROTO_K_I64, retry_after_s, PROTO_OPT),
     PROTO_F_ARR(T, "hdrs", PROTO_K_HEADERS, headers, n_headers, 0),
     PROTO_F_STR(T, "emsg", err_message, PROTO_OPT),
+    PROTO_F_SCALAR(T, "wc", PROTO_K_BOOL, wait_cancel, PROTO_OPT),
 };
 #undef T
 PROTO_DESC(sched_release_req, proto_sched_release_req_fields, NULL);

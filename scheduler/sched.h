@@ -12,8 +12,8 @@
  *                      cache with TTL, dropped on config-changed events),
  *                      check key, user, group, balance or subscription,
  *                      list the group's schedulable accounts that serve
- *                      the model (sched_acct.c), and hold one user slot
- *                      plus one account slot in a single Lua round trip
+ *                      the model (sched_acct.c), and hold one user, one
+ *                      API-key and one account slot in a single Lua trip
  *                      (sched_slots.c); reply with the decrypted upstream
  *                      credential.
  *   SCHED_RENEW_REQ    extend leases; report the lost ones.
@@ -28,9 +28,12 @@
  * its session is bound to, and otherwise to the least loaded account of
  * the best priority.
  *
- * A full slot answers BUSY at once (wait_ms is ignored): the gateway
- * waits and asks again (a session whose bound account is full is served
- * elsewhere).  Also here: per-account proxies (sched_proxy.c), a slot
+ * A full slot answers BUSY at once (wait_ms is ignored) and registers
+ * the request as waiting (wait sets in Redis, bounded per user): the
+ * gateway waits and asks again with the same request id, and cancels
+ * when it gives up (a release flagged wait_cancel).  A session whose
+ * bound account is full waits for it while few others do, else is
+ * served elsewhere.  Also here: per-account proxies (sched_proxy.c), a slot
  * sweeper for leases of dead gateways (sched_sweep.c) and OAuth token
  * refresh (sched_refresh.c).
  */
@@ -103,6 +106,19 @@
 	X(antigravity_base_url, CFG_STR,                                       \
 	    "https://cloudcode-pa.googleapis.com", 0, 512, NULL, 0,            \
 	    "Upstream of antigravity accounts without a base_url.")            \
+	X(wait_ttl, CFG_DUR, "35s", 3000, 3600000, NULL, 0,                    \
+	    "How long a waiting request stays counted in the wait sets after " \
+	    "its last acquire unless it gets a slot or is cancelled: the "     \
+	    "gateway's wait_timeout plus a margin (at least 3 s: longer than " \
+	    "the gateway's 2 s retry back-off).")                              \
+	X(wait_queue_extra, CFG_INT, "20", 0, 1000000, NULL, 0,                \
+	    "Requests a user may have waiting beyond its concurrency (the "    \
+	    "key's group not fail_fast); one more is refused at once with "    \
+	    "429 'Too many pending requests'.")                                \
+	X(sticky_max_waiting, CFG_INT, "3", 0, 1000, NULL, 0,                  \
+	    "A session whose bound account is full waits for it while fewer "  \
+	    "than this many requests wait for that account; otherwise "        \
+	    "another account serves it (0: never wait for the binding).")      \
 	X(slot_sweep_interval, CFG_DUR, "10s", 100, 3600000, NULL, 0,          \
 	    "Period of the sweeper that drops expired leases from the slot "   \
 	    "sets (sched_sweep.c).")                                           \
@@ -144,6 +160,9 @@ struct sched {
 	struct rds_script      *lua_release;
 	struct rds_script      *lua_failure; /* sched_state.c */
 	struct sched_statememo *memo;        /* sched_state.c */
+	struct rds_script      *lua_unwait;
+	struct met_counter     *m_queue_full; /* may be NULL */
+	struct met_counter     *m_waits;      /* may be NULL */
 };
 
 /* ---- sched_core.c: the hot path's shared state ----------------------- */
@@ -180,6 +199,7 @@ struct sched_key {
 	bool    user_active;
 	bool    balance_positive;
 	int32_t user_concurrency; /* 0: unlimited */
+	int32_t key_concurrency;  /* api_keys.concurrency, 0: unlimited */
 	int64_t group_id;
 	bool    group_found;
 	bool    group_active;
@@ -243,11 +263,14 @@ extern const char sched_lua_acquire[];
 extern const char sched_lua_renew[];
 extern const char sched_lua_release[];
 extern const char sched_lua_failure[]; /* sched_state.c */
+extern const char sched_lua_unwait[];
 
 enum sched_slot_result {
-	SCHED_SLOT_OK = 1,        /* index is the candidate that fit */
-	SCHED_SLOT_USER_FULL = 0, /* the user's slots are all held */
-	SCHED_SLOT_ACCT_FULL = -1 /* every candidate account is full */
+	SCHED_SLOT_OK = 1,         /* index is the candidate that fit */
+	SCHED_SLOT_USER_FULL = 0,  /* the user's slots are all held */
+	SCHED_SLOT_ACCT_FULL = -1, /* every candidate account is full */
+	SCHED_SLOT_KEY_FULL = -2,  /* the API key's slots are all held */
+	SCHED_SLOT_QUEUE_FULL = -3 /* busy, and the user's wait set is full */
 };
 
 /* What the acquire script did with the session binding. */
@@ -256,12 +279,15 @@ enum sched_sticky_result {
 	SCHED_STICKY_HIT = 1,     /* the bound account was taken, TTL renewed */
 	SCHED_STICKY_BOUND = 2,   /* no binding: the chosen account was bound */
 	SCHED_STICKY_REBOUND = 3, /* bound account not a candidate: rebound */
-	SCHED_STICKY_KEPT = 4     /* bound account full or excluded: another
+	SCHED_STICKY_KEPT = 4,    /* bound account full or excluded: another
 	                             one serves, the binding stays */
+	SCHED_STICKY_WAIT = 5     /* bound account full: the request waits
+	                             for it (BUSY) */
 };
 
 /*
- * One acquire: user uid (limit ulimit, 0: unlimited) and the candidates
+ * One acquire: user uid (limit ulimit, 0: unlimited), API key kid (limit
+ * klimit, 0: unlimited) and the candidates
  * aids[0..n) (limits alimits, 0: unlimited; priorities prios, ascending
  * in candidate order; n <= SCHED_BATCH_MAX) in their SQL order.
  * sticky_key (NULL: no session) names the binding, kept sticky_ttl_ms;
@@ -273,6 +299,8 @@ struct sched_slot_req {
 	int64_t        ttl_ms;
 	int64_t        uid;
 	int32_t        ulimit;
+	int64_t        kid;
+	int32_t        klimit;
 	const int64_t *aids;
 	const int32_t *alimits;
 	const int32_t *prios;
@@ -281,35 +309,49 @@ struct sched_slot_req {
 	int64_t        sticky_ttl_ms;
 	const int64_t *excl;
 	size_t         nexcl;
+	const char    *rid;          /* request id: the waiter's name */
+	int64_t        wait_ttl_ms;  /* 0: a refusal never waits */
+	int32_t        wait_cap;     /* user's waiters admitted at most */
+	int32_t        sticky_max_w; /* sticky_max_waiting */
 };
 
 struct sched_slot_res {
 	int    result; /* enum sched_slot_result */
-	size_t index;  /* the candidate taken, when SCHED_SLOT_OK */
+	size_t index;  /* the candidate taken (OK) or waited for (ACCT_FULL) */
 	int    sticky; /* enum sched_sticky_result */
 };
 
 /*
- * Holds one user slot and one account slot under lease id r->lease for
- * r->ttl_ms, choosing the account in one script call: the session's
- * bound account when it is a candidate with room, else among the
- * candidates of the best priority with room the lowest load (held slots
- * / concurrency), ties to the earlier (less recently used) candidate.
+ * Holds one user slot, one key slot and one account slot under lease id
+ * r->lease for r->ttl_ms (all or none), choosing the account in one
+ * script call: the session's bound account when it is a candidate with
+ * room, else among the candidates of the best priority with room the
+ * lowest load ((held slots + waiting requests) / concurrency), ties to
+ * the earlier (less recently used) candidate.
+ *
+ * A refusal (user, key or every account full; a full bound account with
+ * fewer than sticky_max_w waiters) registers r->rid as waiting, for
+ * r->wait_ttl_ms from now, in the user's wait set and in the wait set of
+ * the account it waits for (the bound one, else the least loaded of the
+ * best priority), unless wait_ttl_ms is 0; a request not yet waiting
+ * whose user already has wait_cap waiters gets SCHED_SLOT_QUEUE_FULL
+ * instead.  A success removes r->rid from the wait sets.
  * 0 with *out filled, or the Redis error.
  */
 int sched_slots_acquire(struct sched *s, const struct sched_slot_req *r,
     struct sched_slot_res *out) WARN_UNUSED;
 
 /*
- * Extends leases[0..n) (n <= PROTO_LEASES_MAX) to now + ttl_ms in both of
- * their sets; alive[i] says whether lease i was still held (a lost lease
- * is removed from whatever still names it).  0 or the Redis error.
+ * Extends leases[0..n) (n <= PROTO_LEASES_MAX) to now + ttl_ms in all of
+ * their sets (user, key, account); alive[i] says whether lease i was still held
+ * (a lost lease is removed from whatever still names it).  0 or the Redis
+ * error.
  */
 int sched_slots_renew(struct sched *s, const char (*leases)[PROTO_ID_MAX + 1],
     size_t n, int64_t ttl_ms, bool *alive) WARN_UNUSED;
 
 /*
- * Removes lease from its user and account sets (account aid is used
+ * Removes lease from its user, key and account sets (account aid is used
  * when the lease record has already expired).  Idempotent: *held says
  * whether the lease was still held.  0 or the Redis error.
  */
@@ -323,6 +365,14 @@ int sched_slots_release(
  */
 int sched_slots_release_ex(struct sched *s, const char *lease, int64_t aid,
     bool reset_failures, bool *held) WARN_UNUSED;
+
+/*
+ * Removes request rid from the wait sets it is registered in (the
+ * gateway stopped waiting: client gone, wait timeout).  Idempotent:
+ * *removed says how many set members went.  0 or the Redis error.
+ */
+int sched_slots_unwait(
+    struct sched *s, const char *rid, int *removed) WARN_UNUSED;
 
 /* ---- sched_acct.c: accounts ------------------------------------------ */
 

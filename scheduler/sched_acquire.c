@@ -5,13 +5,17 @@
  * query, plus one for their priorities until the candidate query selects
  * them) -> model filter (decrypting each candidate's credentials) -> one
  * Lua call that honours the session binding, picks the least loaded
- * account of the best priority and holds a user slot and an account slot
+ * account of the best priority and holds a user, a key and an account slot
  * -> the winner's credential -> last_used_at -> reply.
  *
  * Every refusal is an ACQUIRE_REP with an outcome, an error type of the
  * Anthropic error vocabulary and a message for the client; an ERROR_REP
- * answers only a malformed request.  wait_ms is ignored in this cut: a
- * full slot answers BUSY at once (queues come with the full policy).
+ * answers only a malformed request.  wait_ms is ignored: a full slot
+ * answers BUSY at once and registers the request as waiting (its id in
+ * the wait sets, sched_slots.c); the gateway waits and asks again with
+ * the same request id, and cancels with a release flagged wait_cancel
+ * when it gives up.  A user with too many waiters already gets
+ * QUEUE_FULL (429 "Too many pending requests") at once.
  */
 #include <openssl/crypto.h>
 #include <stdio.h>
@@ -156,6 +160,8 @@ sched_take(struct sched *s, const struct proto_sched_acquire_req *req,
 	sr.ttl_ms = s->cfg->lease_ttl;
 	sr.uid = k->user_id;
 	sr.ulimit = k->user_concurrency;
+	sr.kid = k->key_id;
+	sr.klimit = k->key_concurrency;
 	sr.aids = aids;
 	sr.alimits = lims;
 	sr.prios = prios;
@@ -163,6 +169,12 @@ sched_take(struct sched *s, const struct proto_sched_acquire_req *req,
 	sr.excl = req->excluded;
 	sr.nexcl = req->n_excluded;
 	sr.sticky_ttl_ms = s->cfg->sticky_ttl;
+	sr.rid = req->request_id;
+	/* A fail_fast group refuses at once: its requests never wait. */
+	sr.wait_ttl_ms = k->group_fail_fast ? 0 : s->cfg->wait_ttl;
+	sr.wait_cap = (k->user_concurrency > 0 ? k->user_concurrency : 0) +
+	    (int32_t)s->cfg->wait_queue_extra;
+	sr.sticky_max_w = (int32_t)s->cfg->sticky_max_waiting;
 	if (req->session_hash[0] != '\0' && s->cfg->sticky_ttl > 0) {
 		rv = sched_sticky_key(s, k->platform, k->group_id,
 		    req->session_hash, skey, sizeof(skey));
@@ -178,9 +190,23 @@ sched_take(struct sched *s, const struct proto_sched_acquire_req *req,
 		sched_internal(rep);
 		return;
 	}
+	if (res.result == SCHED_SLOT_QUEUE_FULL) {
+		met_counter_inc(s->m_queue_full);
+		sched_deny(rep, PROTO_ACQ_QUEUE_FULL, "rate_limit_error",
+		    "Too many pending requests, please retry later");
+		return;
+	}
+	if (res.result != SCHED_SLOT_OK && sr.wait_ttl_ms > 0)
+		met_counter_inc(s->m_waits);
 	if (res.result == SCHED_SLOT_USER_FULL) {
 		sched_deny(rep, PROTO_ACQ_BUSY, "rate_limit_error",
 		    "Concurrency limit exceeded for user, please retry later");
+		return;
+	}
+	if (res.result == SCHED_SLOT_KEY_FULL) {
+		sched_deny(rep, PROTO_ACQ_BUSY, "rate_limit_error",
+		    "Concurrency limit exceeded for API key, please retry "
+		    "later");
 		return;
 	}
 	if (res.result != SCHED_SLOT_OK) {

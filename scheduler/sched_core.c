@@ -43,6 +43,16 @@ sched_core_init(struct sched *s)
 		rv = rds_script_new(sched_lua_release, &s->lua_release);
 	if (rv == 0)
 		rv = rds_script_new(sched_lua_failure, &s->lua_failure);
+	if (rv == 0)
+		rv = rds_script_new(sched_lua_unwait, &s->lua_unwait);
+	if (rv == 0) {
+		s->m_queue_full = svc_counter("sub2api_sched_queue_full_total",
+		    "Acquires refused at once because the user already had "
+		    "too many requests waiting.");
+		s->m_waits = svc_counter("sub2api_sched_wait_busy_total",
+		    "Acquires answered BUSY with the request registered as "
+		    "waiting.");
+	}
 	if (rv != 0) {
 		sched_core_release(s);
 		return rv;
@@ -61,8 +71,10 @@ sched_core_release(struct sched *s)
 	rds_script_free(s->lua_renew);
 	rds_script_free(s->lua_release);
 	rds_script_free(s->lua_failure);
+	rds_script_free(s->lua_unwait);
 	s->lua_acquire = s->lua_renew = s->lua_release = NULL;
 	s->lua_failure = NULL;
+	s->lua_unwait = NULL;
 	crypto_key_wipe(&s->key);
 	s->key_ok = false;
 }

@@ -228,7 +228,7 @@ static const char sched_keys_sql[] =
     " coalesce(g.subscription_type = 'subscription', false),"
     " coalesce(g.platform, ''), coalesce(g.rate_multiplier::text, '1'),"
     " sub.id, coalesce((extract(epoch FROM sub.expires_at) * 1000)::bigint,"
-    "  0), coalesce(g.fail_fast, false)"
+    "  0), coalesce(g.fail_fast, false), k.concurrency"
     " FROM api_keys k"
     " LEFT JOIN users u ON u.id = k.user_id AND u.deleted_at IS NULL"
     " LEFT JOIN groups g ON g.deleted_at IS NULL AND g.id = coalesce("
@@ -280,6 +280,7 @@ sched_keys_row(const PGresult *res, struct sched_key *k)
 	k->sub_id = PQgetisnull(res, 0, 13) ? 0 : sched_keys_i64(res, 13);
 	k->sub_expires_ms = sched_keys_i64(res, 14);
 	k->group_fail_fast = sched_keys_bool(res, 15);
+	k->key_concurrency = (int32_t)sched_keys_i64(res, 16);
 	return 0;
 }
 

@@ -363,6 +363,15 @@ test_full_keeps_binding(void)
 	t_key(uid, gid, h);
 	l1 = t_acquire(h, T_SESS, NULL, 0);
 	T_EQ_INT(l1.aid, a);
+	/*
+	 * The bound account is full: the session waits for it (BUSY) while
+	 * fewer than sticky_max_waiting (3) requests wait for it ...
+	 */
+	T_EQ_INT(T_CFG->sticky_max_waiting, 3);
+	T_EQ_INT(t_acquire(h, T_SESS, NULL, 0).aid, 0);
+	T_EQ_INT(t_acquire(h, T_SESS, NULL, 0).aid, 0);
+	T_EQ_INT(t_acquire(h, T_SESS, NULL, 0).aid, 0);
+	/* ... then another account serves it and the binding stays. */
 	l2 = t_acquire(h, T_SESS, NULL, 0);
 	T_EQ_INT(l2.aid, b);
 	T_EQ_INT(t_bound(gid, T_SESS), a);

@@ -3,7 +3,8 @@
  *
  * A run pages through "<prefix>slots:*" with SCAN (COUNT
  * SCHED_SWEEP_SCAN_COUNT), keeps the names that are slot sets
- * ("<prefix>slots:user:" and "<prefix>slots:acct:"; anything else under
+ * ("<prefix>slots:user:", "<prefix>slots:acct:" and "<prefix>slots:key:";
+ * anything else under
  * slots: is not ours to trim), and runs the sweep script once per set.
  * A run visits at most SCHED_SWEEP_KEYS_MAX sets in at most
  * SCHED_SWEEP_CALLS_MAX SCAN calls; the cursor is kept, so the next run
@@ -32,19 +33,24 @@ const char sched_lua_sweep[] =
     "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / "
     "1000)\n"
     "local n = redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)\n"
-    "if redis.call('ZCARD', KEYS[1]) == 0 then redis.call('DEL', KEYS[1]) "
-    "end\n"
-    "return n\n";
+    "local left = redis.call('ZCARD', KEYS[1])\n"
+    "if left == 0 then redis.call('DEL', KEYS[1]) end\n"
+    "return {n, left}\n";
 
 struct sched_sweep {
 	struct sched       *s;
 	struct rds_script  *lua;
 	struct met_counter *swept;
-	pthread_mutex_t     mu; /* serialises runs; guards cursor */
+	struct met_gauge   *waiting;  /* users' waiters, last full pass */
+	uint64_t            wait_acc; /* users' waiters seen this pass */
+	pthread_mutex_t     mu;       /* serialises runs; guards cursor */
 	char                cursor[32];
 	char                match[2 * 64 + 16];
 	char                user[80];
 	char                acct[80];
+	char                key[80];
+	char                wuser[80];
+	char                wacct[80];
 	struct tick         job;
 };
 
@@ -66,21 +72,41 @@ sched_sweep_glob_escape(char *dst, size_t cap, const char *src)
 	return 0;
 }
 
-/* True when the SCAN result key names a user or account slot set. */
-static bool
+/* The kinds of set the sweeper trims, in the order of sched_sweep_ours. */
+enum sched_sweep_kind {
+	SCHED_SWEEP_NONE = -1,
+	SCHED_SWEEP_USER,
+	SCHED_SWEEP_ACCT,
+	SCHED_SWEEP_KEY,
+	SCHED_SWEEP_WAIT_USER,
+	SCHED_SWEEP_WAIT_ACCT
+};
+
+/* Which set the SCAN result key names: a slot set, a wait set, or none. */
+static enum sched_sweep_kind
 sched_sweep_ours(const struct sched_sweep *w, const redisReply *k)
 {
-	size_t ul = strlen(w->user), al = strlen(w->acct);
+	const char *const pfx[] = {
+	    w->user, w->acct, w->key, w->wuser, w->wacct};
+	size_t i, n;
 
 	if (k->type != REDIS_REPLY_STRING || k->len >= SCHED_SWEEP_KEY_MAX)
-		return false;
-	return ((size_t)k->len > ul && memcmp(k->str, w->user, ul) == 0) ||
-	    ((size_t)k->len > al && memcmp(k->str, w->acct, al) == 0);
+		return SCHED_SWEEP_NONE;
+	for (i = 0; i < ARRAY_SIZE(pfx); i++) {
+		n = strlen(pfx[i]);
+		if ((size_t)k->len > n && memcmp(k->str, pfx[i], n) == 0)
+			return (enum sched_sweep_kind)i;
+	}
+	return SCHED_SWEEP_NONE;
 }
 
-/* Runs the script on one set; adds what it removed to *removed. */
+/*
+ * Runs the script on one set; adds what it removed to *removed and, for
+ * a user's wait set, what is left to the pass's waiter count.
+ */
 static int
-sched_sweep_key(struct sched_sweep *w, const redisReply *k, uint64_t *removed)
+sched_sweep_key(struct sched_sweep *w, const redisReply *k,
+    enum sched_sweep_kind kind, uint64_t *removed)
 {
 	const char *argv[1];
 	size_t      argvlen[1];
@@ -92,11 +118,16 @@ sched_sweep_key(struct sched_sweep *w, const redisReply *k, uint64_t *removed)
 	rv = rds_script_eval(w->s->rds, w->lua, &rep, 1, 0, argv, argvlen);
 	if (rv != 0)
 		return rv;
-	if (rep->type != REDIS_REPLY_INTEGER || rep->integer < 0) {
+	if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 ||
+	    rep->element[0]->type != REDIS_REPLY_INTEGER ||
+	    rep->element[1]->type != REDIS_REPLY_INTEGER ||
+	    rep->element[0]->integer < 0 || rep->element[1]->integer < 0) {
 		freeReplyObject(rep);
 		return -ERR_REDIS;
 	}
-	*removed += (uint64_t)rep->integer;
+	*removed += (uint64_t)rep->element[0]->integer;
+	if (kind == SCHED_SWEEP_WAIT_USER)
+		w->wait_acc += (uint64_t)rep->element[1]->integer;
 	freeReplyObject(rep);
 	return 0;
 }
@@ -109,9 +140,10 @@ static int
 sched_sweep_page(
     struct sched_sweep *w, uint64_t budget, struct sched_sweep_stats *st)
 {
-	redisReply *rep, *keys;
-	size_t      i;
-	int         rv;
+	redisReply           *rep, *keys;
+	enum sched_sweep_kind kind;
+	size_t                i;
+	int                   rv;
 
 	rv = rds_cmd(w->s->rds, &rep, "SCAN %s MATCH %s COUNT %d", w->cursor,
 	    w->match, SCHED_SWEEP_SCAN_COUNT);
@@ -129,10 +161,11 @@ sched_sweep_page(
 	for (i = 0; i < keys->elements && rv == 0; i++) {
 		if (st->keys >= budget)
 			break;
-		if (!sched_sweep_ours(w, keys->element[i]))
+		kind = sched_sweep_ours(w, keys->element[i]);
+		if (kind == SCHED_SWEEP_NONE)
 			continue;
 		st->keys++;
-		rv = sched_sweep_key(w, keys->element[i], &st->removed);
+		rv = sched_sweep_key(w, keys->element[i], kind, &st->removed);
 	}
 	/*
 	 * Keys of this page past the budget are left for a later pass of
@@ -143,6 +176,10 @@ sched_sweep_page(
 		memcpy(w->cursor, rep->element[0]->str, rep->element[0]->len);
 		w->cursor[rep->element[0]->len] = '\0';
 		st->done = strcmp(w->cursor, "0") == 0;
+	}
+	if (rv == 0 && st->done) {
+		met_gauge_set(w->waiting, (double)w->wait_acc);
+		st->waiting = w->wait_acc;
 	}
 	freeReplyObject(rep);
 	return rv;
@@ -159,8 +196,10 @@ sched_sweep_run(struct sched_sweep *w, struct sched_sweep_stats *st)
 	while (rv == 0 && !st->done && st->keys < SCHED_SWEEP_KEYS_MAX &&
 	    st->calls < SCHED_SWEEP_CALLS_MAX)
 		rv = sched_sweep_page(w, SCHED_SWEEP_KEYS_MAX, st);
-	if (rv != 0 || st->done)
+	if (rv != 0 || st->done) {
 		snprintf(w->cursor, sizeof(w->cursor), "0");
+		w->wait_acc = 0;
+	}
 	pthread_mutex_unlock(&w->mu);
 	met_counter_add(w->swept, st->removed);
 	if (rv != 0)
@@ -200,6 +239,11 @@ sched_sweep_new(struct sched *s, struct sched_sweep **out)
 	    w->user, sizeof(w->user), "%sslots:user:", s->cfg->redis_prefix);
 	snprintf(
 	    w->acct, sizeof(w->acct), "%sslots:acct:", s->cfg->redis_prefix);
+	snprintf(w->key, sizeof(w->key), "%sslots:key:", s->cfg->redis_prefix);
+	snprintf(w->wuser, sizeof(w->wuser),
+	    "%sslots:wait:user:", s->cfg->redis_prefix);
+	snprintf(w->wacct, sizeof(w->wacct),
+	    "%sslots:wait:acct:", s->cfg->redis_prefix);
 	rv = sched_sweep_glob_escape(pfx, sizeof(pfx), s->cfg->redis_prefix);
 	if (rv == 0)
 		snprintf(w->match, sizeof(w->match), "%sslots:*", pfx);
@@ -207,7 +251,10 @@ sched_sweep_new(struct sched *s, struct sched_sweep **out)
 		rv = rds_script_new(sched_lua_sweep, &w->lua);
 	if (rv == 0) {
 		w->swept = svc_counter("sub2api_sched_slots_swept_total",
-		    "Expired slot leases removed by the sweeper.");
+		    "Expired slot leases and waiters removed by the sweeper.");
+		w->waiting = svc_gauge("sub2api_sched_waiting_requests",
+		    "Requests waiting for a slot (members of the users' wait "
+		    "sets) as of the sweeper's last complete pass.");
 		rv = tick_start(&w->job, "slot_sweep",
 		    s->cfg->slot_sweep_interval, sched_sweep_tick_cb, w);
 	}

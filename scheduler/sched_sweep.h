@@ -4,13 +4,20 @@
  *
  * A lease whose gateway died (SIGKILL, a lost host) is never released
  * and never renewed: its member stays in "<prefix>slots:user:<uid>" and
- * "<prefix>slots:acct:<aid>" with a score (expiry, ms of the Redis clock)
- * in the past.  Acquires ignore it already (they trim the sets they look
- * at), but an account or user nobody asks for keeps showing it to
- * operators until its whole set expires.  Every slot_sweep_interval the
- * sweeper walks the slot sets with SCAN and, per set, runs one small
- * script that drops the members whose expiry has passed and deletes the
- * set when it is left empty.
+ * "<prefix>slots:acct:<aid>" (and "<prefix>slots:key:<kid>") with a score
+ * (expiry, ms of the Redis clock) in the past.  Acquires ignore it already
+ * (they trim the sets they look at), but an account or user nobody asks for
+ * keeps showing it to operators until its whole set expires.  Every
+ * slot_sweep_interval the sweeper walks the slot sets with SCAN and, per set,
+ * runs one small script that drops the members whose expiry has passed and
+ * deletes the set when it is left empty.
+ *
+ * The wait sets ("<prefix>slots:wait:user:<uid>", "...:wait:acct:<aid>",
+ * members request ids scored by expiry, sched_slots.c) live under slots:
+ * too and are trimmed the same way, so a waiter whose gateway died stops
+ * counting after wait_ttl even if nobody acquires for that user again.
+ * A complete pass also sets the gauge sub2api_sched_waiting_requests to
+ * the members left in the users' wait sets.
  *
  * Replicas: every scheduler sweeps, without a lock.  The script is
  * idempotent (a member removed by one replica is simply absent for the
@@ -30,7 +37,10 @@
 /* SCAN calls per run at most (a sparse keyspace returns empty pages). */
 #define SCHED_SWEEP_CALLS_MAX 1000
 
-/* The script: KEYS = one slot set; returns the members it removed. */
+/*
+ * The script: KEYS = one slot or wait set; returns {members removed,
+ * members left}.
+ */
 extern const char sched_lua_sweep[];
 
 struct sched_sweep;
@@ -41,6 +51,7 @@ struct sched_sweep_stats {
 	uint64_t removed; /* expired members removed */
 	uint64_t calls;   /* SCAN calls */
 	bool     done;    /* the SCAN came back to cursor 0 */
+	uint64_t waiting; /* when done: users' waiters seen over the pass */
 };
 
 /*
