@@ -2,9 +2,9 @@
  * bill_cursor.c: the in-memory contiguous-prefix tracker (see
  * bill_cursor.h).
  */
-#include <string.h>
-
 #include "bill_cursor.h"
+
+#include <string.h>
 
 void
 bill_cursor_init(struct bill_cursor *c)

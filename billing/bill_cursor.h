@@ -70,8 +70,8 @@ void bill_cursor_stage_release(struct bill_cursor_stage *st);
  * the window); false for seq 0, an empty or over-long id, a window
  * overflow or a full stage.
  */
-bool bill_cursor_mark(const struct bill_cursor *c,
-    struct bill_cursor_stage *st, const char *id, uint64_t seq);
+bool bill_cursor_mark(const struct bill_cursor *c, struct bill_cursor_stage *st,
+    const char *id, uint64_t seq);
 
 /* Copies the staged entries back into c (the batch committed). */
 void bill_cursor_commit(struct bill_cursor *c, struct bill_cursor_stage *st);

@@ -24,12 +24,13 @@
  * switching to Redis sees the committed numbers.  A failed write is only
  * counted: PostgreSQL stays the truth.
  */
+#include "bill_ledger.h"
+
 #include <jansson.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "bill_cost.h"
-#include "bill_ledger.h"
 #include "bill_usage.h"
 #include "crypto.h"
 #include "err.h"
@@ -136,7 +137,7 @@ bill_utf8_copy(char *dst, size_t cap, const char *src, size_t chars)
 	size_t               o = 0, n, k, nc = 0;
 
 	while (*s != '\0' && nc < chars) {
-		n = *s < 0x80           ? 1
+		n = *s < 0x80             ? 1
 		    : (*s & 0xe0) == 0xc0 ? 2
 		    : (*s & 0xf0) == 0xe0 ? 3
 		    : (*s & 0xf8) == 0xf0 ? 4
@@ -225,15 +226,14 @@ bill_exec(struct pg_conn *c, const char *what, const char *sql, int n,
 
 	if (rv != 0)
 		log_warn("bill.sql_failed", LOG_STR("stmt", what), LOG_ERR(rv),
-		    LOG_STR("sqlstate", pg_sqlstate(c)),
-		    LOG_MSG(pg_errmsg(c)));
+		    LOG_STR("sqlstate", pg_sqlstate(c)), LOG_MSG(pg_errmsg(c)));
 	return rv;
 }
 
 /* Runs sql with one jsonb parameter made from j (taken). */
 static int
-bill_exec_json(struct pg_conn *c, const char *what, const char *sql,
-    json_t *j, PGresult **res)
+bill_exec_json(struct pg_conn *c, const char *what, const char *sql, json_t *j,
+    PGresult **res)
 {
 	char       *text = json_dumps(j, JSON_COMPACT);
 	const char *p[1];
@@ -340,8 +340,9 @@ bill_price_one(struct bill_ledger *l, struct bill_item *it,
 	}
 	rv = bill_prices_lookup(l->cfg.prices, u->model, &m);
 	if (rv != 0 || m.how == BILL_M_UNKNOWN)
-		return bill_dead(it, rv == -ERR_TOOBIG ? "model name too long"
-		                                       : "unknown model");
+		return bill_dead(it,
+		    rv == -ERR_TOOBIG ? "model name too long"
+		                      : "unknown model");
 	for (i = 0; i < ng; i++) {
 		if (g[i].id == u->group_id)
 			grp = &g[i];
@@ -375,8 +376,8 @@ bill_cmp_rid(const void *a, const void *b)
 
 /* Prices every item and marks repeated request ids of the batch. */
 static int
-bill_prepare(struct bill_ledger *l, struct pg_conn *c, struct bill_item *it,
-    size_t n)
+bill_prepare(
+    struct bill_ledger *l, struct pg_conn *c, struct bill_item *it, size_t n)
 {
 	struct bill_group *g = NULL;
 	struct bill_item **by;
@@ -396,7 +397,7 @@ bill_prepare(struct bill_ledger *l, struct pg_conn *c, struct bill_item *it,
 	for (i = 1; i < n; i++) {
 		if (by[i]->ev->u.request_id[0] != '\0' &&
 		    strcmp(by[i]->ev->u.request_id,
-			by[i - 1]->ev->u.request_id) == 0)
+		        by[i - 1]->ev->u.request_id) == 0)
 			by[i]->kind = BILL_K_SKIP;
 	}
 	free(by);
@@ -458,12 +459,12 @@ bill_row_json(const struct bill_item *it)
 	json_object_set_new(o, "mult", json_integer(it->cost.multiplier));
 	json_object_set_new(o, "bt", json_integer(it->billing_type));
 	json_object_set_new(o, "stream", json_boolean(u->stream));
-	json_object_set_new(o, "dur",
-	    json_integer(bill_clamp(u->duration_ms, 0, INT32_MAX)));
+	json_object_set_new(
+	    o, "dur", json_integer(bill_clamp(u->duration_ms, 0, INT32_MAX)));
 	json_object_set_new(o, "ttft",
 	    u->first_token_ms > 0
-		? json_integer(bill_clamp(u->first_token_ms, 0, INT32_MAX))
-		: json_null());
+	        ? json_integer(bill_clamp(u->first_token_ms, 0, INT32_MAX))
+	        : json_null());
 	json_object_set_new(o, "ua",
 	    u->user_agent[0] != '\0' ? bill_jstr(u->user_agent, PROTO_UA_MAX)
 	                             : json_null());
@@ -525,8 +526,7 @@ bill_tx_insert(struct pg_conn *c, struct bill_item **it, size_t n)
 	return 0;
 }
 
-/* Orders items by an id, then batch position. */
-static int64_t (*bill_sort_key)(const struct bill_item *);
+typedef int64_t (*bill_key_fn)(const struct bill_item *);
 
 static int64_t
 bill_key_user(const struct bill_item *it)
@@ -546,12 +546,14 @@ bill_key_key(const struct bill_item *it)
 	return it->ev->u.api_key_id;
 }
 
+/* Orders items by the id key() gives, then batch position. */
 static int
-bill_cmp_key(const void *a, const void *b)
+bill_cmp_key(const void *a, const void *b, void *arg)
 {
 	const struct bill_item *x = *(struct bill_item *const *)a;
 	const struct bill_item *y = *(struct bill_item *const *)b;
-	int64_t                 kx = bill_sort_key(x), ky = bill_sort_key(y);
+	bill_key_fn             key = *(bill_key_fn *)arg;
+	int64_t                 kx = key(x), ky = key(y);
 
 	if (kx != ky)
 		return kx < ky ? -1 : 1;
@@ -563,8 +565,8 @@ bill_cmp_key(const void *a, const void *b)
  * (-1: any), sorted by key then batch order, into a new array.
  */
 static size_t
-bill_select(struct bill_item **it, size_t n, int bt,
-    int64_t (*key)(const struct bill_item *), struct bill_item ***out)
+bill_select(struct bill_item **it, size_t n, int bt, bill_key_fn key,
+    struct bill_item ***out)
 {
 	struct bill_item **v = xcalloc(n + 1, sizeof(*v));
 	size_t             i, k = 0;
@@ -575,8 +577,7 @@ bill_select(struct bill_item **it, size_t n, int bt,
 		    (bt < 0 || it[i]->billing_type == bt))
 			v[k++] = it[i];
 	}
-	bill_sort_key = key; /* one writer thread: see bill_ledger.h */
-	qsort(v, k, sizeof(*v), bill_cmp_key);
+	qsort_r(v, k, sizeof(*v), bill_cmp_key, &key);
 	*out = v;
 	return k;
 }
@@ -675,8 +676,8 @@ bill_tx_balances(struct bill_ledger *l, struct pg_conn *c,
 			json_array_append_new(arr, o);
 			sum += v[j]->cost.actual;
 		}
-		snprintf(uid, sizeof(uid), "%lld",
-		    (long long)v[i]->ev->u.user_id);
+		snprintf(
+		    uid, sizeof(uid), "%lld", (long long)v[i]->ev->u.user_id);
 		text = json_dumps(arr, JSON_COMPACT);
 		json_decref(arr);
 		p[0] = uid;
@@ -719,8 +720,8 @@ bill_tx_subs(struct bill_ledger *l, struct pg_conn *c, struct bill_item **it,
 	k = bill_select(it, n, 1, bill_key_sub, &v);
 	for (i = 0; i < k && rv == 0; i = j) {
 		sum = 0;
-		for (j = i; j < k && v[j]->ev->u.subscription_id ==
-		                         v[i]->ev->u.subscription_id;
+		for (j = i; j < k &&
+		     v[j]->ev->u.subscription_id == v[i]->ev->u.subscription_id;
 		     j++)
 			sum += v[j]->cost.actual;
 		snprintf(sid, sizeof(sid), "%lld",
@@ -762,8 +763,8 @@ bill_tx_keys(struct pg_conn *c, struct bill_item **it, size_t n)
 	k = bill_select(it, n, -1, bill_key_key, &v);
 	for (i = 0; i < k && rv == 0; i = j) {
 		sum = 0;
-		for (j = i; j < k &&
-		     v[j]->ev->u.api_key_id == v[i]->ev->u.api_key_id;
+		for (j = i;
+		     j < k && v[j]->ev->u.api_key_id == v[i]->ev->u.api_key_id;
 		     j++)
 			sum += v[j]->cost.actual;
 		snprintf(kid, sizeof(kid), "%lld",
@@ -810,8 +811,8 @@ bill_tx_dead(struct pg_conn *c, struct bill_item **it, size_t n, size_t *nd)
 		if (it[i]->ev->payload != NULL) {
 			hex = xmalloc(2 * it[i]->ev->payload_len + 1);
 			if (crypto_hex_encode(it[i]->ev->payload,
-				it[i]->ev->payload_len, hex,
-				2 * it[i]->ev->payload_len + 1) != 0)
+			        it[i]->ev->payload_len, hex,
+			        2 * it[i]->ev->payload_len + 1) != 0)
 				BUG("bill_tx_dead: hex");
 			json_object_set_new(o, "payload", json_string(hex));
 			free(hex);
@@ -837,8 +838,8 @@ static const char BILL_SQL_CURSOR[] =
     " updated_at = now()";
 
 static int
-bill_tx_cursors(struct bill_ledger *l, struct pg_conn *c,
-    struct bill_item **it, size_t n, struct bill_cursor_stage *st)
+bill_tx_cursors(struct bill_ledger *l, struct pg_conn *c, struct bill_item **it,
+    size_t n, struct bill_cursor_stage *st)
 {
 	json_t *arr, *o;
 	size_t  i;
@@ -877,8 +878,8 @@ bill_cache_write(struct bill_ledger *l, const struct bill_tx *tx)
 			    " monthly_usage %s",
 			    op->key, op->v[0], op->v[1], op->v[2]);
 		else
-			rv = rds_cmd(l->cfg.rds, &r, "SET %s %s EX %d",
-			    op->key, op->v[0], l->cfg.cache_ttl_s);
+			rv = rds_cmd(l->cfg.rds, &r, "SET %s %s EX %d", op->key,
+			    op->v[0], l->cfg.cache_ttl_s);
 		if (rv == 0) {
 			freeReplyObject(r);
 			if (op->sub) {
@@ -1065,8 +1066,8 @@ bill_ledger_apply(struct bill_ledger *l, struct bill_ev *const *evs, size_t n,
 	if (rv == 0)
 		rv = bill_tx_run(l, c, ptr, n, &res);
 	if (rv != 0 && bill_data_error(rv)) {
-		log_warn("bill.batch_fallback", LOG_U64("events", n),
-		    LOG_ERR(rv));
+		log_warn(
+		    "bill.batch_fallback", LOG_U64("events", n), LOG_ERR(rv));
 		rv = bill_fallback(l, c, it, n, &res);
 	}
 	pg_release(c);

@@ -71,8 +71,8 @@ struct bill_ev {
 };
 
 /* Decodes an envelope (borrowed) into a new event; NULL on a bad one. */
-int bill_ev_decode(const void *data, size_t len, struct bill_ev **out)
-    WARN_UNUSED;
+int bill_ev_decode(
+    const void *data, size_t len, struct bill_ev **out) WARN_UNUSED;
 
 /* A new event copying u (borrowed), with no payload.  For tests. */
 struct bill_ev *bill_ev_new(const struct proto_usage_evt *u);
@@ -89,13 +89,13 @@ struct bill_ledger_metrics {
 };
 
 struct bill_ledger_cfg {
-	struct pg_pool    *pg;           /* borrowed */
-	struct rds_pool   *rds;          /* borrowed; NULL: no cache */
-	struct bill_prices *prices;      /* borrowed */
-	const char        *redis_prefix; /* copied */
-	bool               simple;       /* run_mode=simple: charge nothing */
-	int                db_timeout_ms; /* waiting for a connection */
-	int                cache_ttl_s;  /* Redis cache entries' TTL */
+	struct pg_pool            *pg;           /* borrowed */
+	struct rds_pool           *rds;          /* borrowed; NULL: no cache */
+	struct bill_prices        *prices;       /* borrowed */
+	const char                *redis_prefix; /* copied */
+	bool                       simple; /* run_mode=simple: charge nothing */
+	int                        db_timeout_ms; /* waiting for a connection */
+	int                        cache_ttl_s;   /* Redis cache entries' TTL */
 	struct bill_ledger_metrics met;
 };
 
@@ -106,7 +106,8 @@ struct bill_ledger;
  * outlive it), into *out (owned; bill_ledger_free()).  The committed
  * cursors are read from billing_cursors before the first batch.
  */
-void bill_ledger_new(const struct bill_ledger_cfg *cfg, struct bill_ledger **out);
+void bill_ledger_new(
+    const struct bill_ledger_cfg *cfg, struct bill_ledger **out);
 void bill_ledger_free(struct bill_ledger *l);
 
 /* What one bill_ledger_apply() did. */
@@ -132,8 +133,8 @@ uint64_t bill_ledger_committed(struct bill_ledger *l, const char *instance);
 /* ---- the queue and its writer thread (bill_writer.c) ---------------- */
 
 struct bill_writer_cfg {
-	size_t queue_max;   /* events held at most; beyond, push refuses */
-	size_t batch_max;   /* events per transaction at most */
+	size_t queue_max;     /* events held at most; beyond, push refuses */
+	size_t batch_max;     /* events per transaction at most */
 	int    batch_wait_ms; /* how long a partial batch waits for more */
 	int    retry_min_ms;  /* back-off after a failed batch */
 	int    retry_max_ms;

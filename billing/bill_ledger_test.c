@@ -43,11 +43,11 @@ t_admin(const char *sql)
 static void
 t_setup(void)
 {
-	const char           *dsn = getenv("SUB2API_TEST_DATABASE_URL");
-	const char           *rurl = getenv("SUB2API_TEST_REDIS_URL");
-	const char           *q, *slash, *end;
-	char                  sql[160];
-	struct migrate_report rep;
+	const char            *dsn = getenv("SUB2API_TEST_DATABASE_URL");
+	const char            *rurl = getenv("SUB2API_TEST_REDIS_URL");
+	const char            *q, *slash, *end;
+	char                   sql[160];
+	struct migrate_report  rep;
 	struct bill_prices_cfg pc = {.bundled = "billing/prices.json",
 	    .file_max = BILL_PRICE_FILE_MAX,
 	    .unknown = BILL_UNKNOWN_ZERO};
@@ -189,8 +189,8 @@ t_ev(int64_t uid, int64_t kid, int64_t gid, int64_t aid, const char *inst,
 	memset(&u, 0, sizeof(u));
 	snprintf(u.instance, sizeof(u.instance), "%s", inst);
 	u.seq = seq;
-	snprintf(u.request_id, sizeof(u.request_id), "req-%d-%d",
-	    (int)getpid(), ++T_N);
+	snprintf(u.request_id, sizeof(u.request_id), "req-%d-%d", (int)getpid(),
+	    ++T_N);
 	u.user_id = uid;
 	u.api_key_id = kid;
 	u.group_id = gid;
@@ -282,8 +282,8 @@ test_one_event(void)
 	             " FROM usage_logs WHERE request_id = $1",
 	             1, &rid),
 	    "1000,500,200,300,200,0,true,1234,56,inst-one,1");
-	T_EQ_STR(t_q1("SELECT balance::text FROM users WHERE id = $1::bigint",
-	             uid),
+	T_EQ_STR(
+	    t_q1("SELECT balance::text FROM users WHERE id = $1::bigint", uid),
 	    "9.9829900000");
 	T_EQ_STR(t_q1("SELECT delta::text || ' ' || balance_after::text ||"
 	              " ' ' || kind FROM balance_ledger"
@@ -296,7 +296,7 @@ test_one_event(void)
 	    "0.0170100000");
 	/* The Redis balance cache holds the committed balance. */
 	T_ASSERT(asprintf(&redis_key, "%sbilling:balance:%lld", T_PREFIX,
-		     (long long)uid) > 0);
+	             (long long)uid) > 0);
 	T_OK(rds_cmd(RDS, &rep, "GET %s", redis_key));
 	T_ASSERT(rep->type == REDIS_REPLY_STRING);
 	T_EQ_STR(rep->str, "9.9829900000");
@@ -337,12 +337,12 @@ test_duplicate(void)
 	T_OK(bill_ledger_apply(l, &v[2], 1, &r));
 	T_EQ_INT(r.inserted, 0);
 	T_EQ_INT(r.duplicates, 1);
-	T_EQ_STR(t_q("SELECT count(*) FROM usage_logs WHERE request_id = $1",
-	             1, &rid),
+	T_EQ_STR(t_q("SELECT count(*) FROM usage_logs WHERE request_id = $1", 1,
+	             &rid),
 	    "1");
 	/* 0.01134 once */
-	T_EQ_STR(t_q1("SELECT balance::text FROM users WHERE id = $1::bigint",
-	             uid),
+	T_EQ_STR(
+	    t_q1("SELECT balance::text FROM users WHERE id = $1::bigint", uid),
 	    "4.9886600000");
 	T_EQ_STR(t_q1("SELECT count(*) FROM balance_ledger"
 	              " WHERE user_id = $1::bigint",
@@ -449,8 +449,8 @@ test_subscription(void)
 	              " FROM user_subscriptions WHERE id = $1::bigint",
 	             sid),
 	    "0.0226800000 0.0226800000 0.0226800000 true");
-	T_EQ_STR(t_q1("SELECT balance::text FROM users WHERE id = $1::bigint",
-	             uid),
+	T_EQ_STR(
+	    t_q1("SELECT balance::text FROM users WHERE id = $1::bigint", uid),
 	    "3.0000000000");
 	T_EQ_STR(t_q1("SELECT count(*) FROM balance_ledger"
 	              " WHERE user_id = $1::bigint",
@@ -518,8 +518,8 @@ test_dead_letter(void)
 	              " WHERE user_id = $1::bigint",
 	             uid),
 	    "0");
-	T_EQ_STR(t_q1("SELECT balance::text FROM users WHERE id = $1::bigint",
-	             uid),
+	T_EQ_STR(
+	    t_q1("SELECT balance::text FROM users WHERE id = $1::bigint", uid),
 	    "2.0000000000");
 	/* Applying them again writes no second dead letter. */
 	T_OK(bill_ledger_apply(l, v, 3, &r));
@@ -664,8 +664,8 @@ test_simple(void)
 	              " WHERE user_id = $1::bigint",
 	             uid),
 	    "0.0113400000");
-	T_EQ_STR(t_q1("SELECT balance::text FROM users WHERE id = $1::bigint",
-	             uid),
+	T_EQ_STR(
+	    t_q1("SELECT balance::text FROM users WHERE id = $1::bigint", uid),
 	    "1.0000000000");
 	T_EQ_STR(t_q1("SELECT count(*) FROM balance_ledger"
 	              " WHERE user_id = $1::bigint",
@@ -718,6 +718,54 @@ test_writer(void)
 	bill_ledger_free(l);
 }
 
+/*
+ * A database error (here the table is renamed away) leaves the batch
+ * queued: the writer retries until it commits, then the row is there
+ * once and the balance moved once.
+ */
+static void
+test_writer_retry(void)
+{
+	struct bill_writer_cfg wc = {.queue_max = 16,
+	    .batch_max = 4,
+	    .batch_wait_ms = 1,
+	    .retry_min_ms = 5,
+	    .retry_max_ms = 20};
+	struct bill_ledger    *l;
+	struct bill_writer    *w;
+	int64_t                uid, gid, kid, aid, until;
+
+	t_setup();
+	uid = t_user("7");
+	gid = t_group("1", false);
+	kid = t_key(uid, gid);
+	aid = t_account();
+	l = t_ledger(false);
+	t_q("ALTER TABLE usage_logs RENAME TO usage_logs_away", 0, NULL);
+	w = bill_writer_start(l, &wc);
+	T_OK(bill_writer_push(w, t_ev(uid, kid, gid, aid, "inst-retry", 1)));
+	/* Await the failure the writer reports (no fixed sleep). */
+	until = now_mono_ms() + 10000;
+	while (bill_writer_last(w) == 0 && now_mono_ms() < until)
+		usleep(2000);
+	T_ASSERT(bill_writer_last(w) != 0);
+	T_EQ_INT(bill_writer_applied(w), 0);
+	t_q("ALTER TABLE usage_logs_away RENAME TO usage_logs", 0, NULL);
+	until = now_mono_ms() + 10000;
+	while (bill_writer_applied(w) == 0 && now_mono_ms() < until)
+		usleep(2000);
+	T_EQ_INT(bill_writer_applied(w), 1);
+	T_EQ_INT(bill_writer_last(w), 0);
+	bill_writer_stop(w, now_mono_ms() + 5000);
+	T_EQ_STR(t_q1("SELECT count(*) || ' ' || (7 - (SELECT balance FROM"
+	              " users WHERE id = $1::bigint))::text FROM usage_logs"
+	              " WHERE user_id = $1::bigint",
+	             uid),
+	    "1 0.0113400000");
+	T_EQ_INT(bill_ledger_committed(l, "inst-retry"), 1);
+	bill_ledger_free(l);
+}
+
 /* Last: drop the database. */
 static void
 test_teardown(void)
@@ -735,8 +783,8 @@ test_teardown(void)
 	t_admin(sql);
 }
 
-T_MAIN(T_CASE(test_one_event), T_CASE(test_duplicate),
-    T_CASE(test_two_users), T_CASE(test_subscription),
-    T_CASE(test_dead_letter), T_CASE(test_fk_fallback), T_CASE(test_cursor),
-    T_CASE(test_cursor_pure), T_CASE(test_simple), T_CASE(test_writer),
+T_MAIN(T_CASE(test_one_event), T_CASE(test_duplicate), T_CASE(test_two_users),
+    T_CASE(test_subscription), T_CASE(test_dead_letter),
+    T_CASE(test_fk_fallback), T_CASE(test_cursor), T_CASE(test_cursor_pure),
+    T_CASE(test_simple), T_CASE(test_writer), T_CASE(test_writer_retry),
     T_CASE(test_teardown))

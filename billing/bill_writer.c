@@ -87,8 +87,9 @@ bill_writer_apply(struct bill_writer *w, struct bill_ev **v, size_t n)
 		    LOG_I64("backoff_ms", backoff), LOG_ERR(rv));
 		bill_writer_wait_until(w, now_mono_ms() + backoff);
 		pthread_mutex_unlock(&w->mu);
-		backoff = backoff * 2 > w->cfg.retry_max_ms ? w->cfg.retry_max_ms
-		                                            : backoff * 2;
+		backoff = backoff * 2 > w->cfg.retry_max_ms
+		    ? w->cfg.retry_max_ms
+		    : backoff * 2;
 	}
 }
 
@@ -108,7 +109,7 @@ bill_writer_main(void *arg)
 			break; /* stopping and drained */
 		until = now_mono_ms() + w->cfg.batch_wait_ms;
 		while (w->count < w->cfg.batch_max && !w->stop &&
-		       now_mono_ms() < until)
+		    now_mono_ms() < until)
 			bill_writer_wait_until(w, until);
 		n = bill_writer_take(w, v);
 		pthread_mutex_unlock(&w->mu);
