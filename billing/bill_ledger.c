@@ -305,10 +305,13 @@ bill_dead(struct bill_item *it, const char *reason)
 	snprintf(it->reason, sizeof(it->reason), "%s", reason);
 }
 
-/* Checks and prices one event; a refusal makes it a dead letter. */
-static void
+/*
+ * Checks and prices one event into it; returns NULL, or the reason (static
+ * text, or written into msg of BILL_REASON_MAX bytes) to dead-letter it.
+ */
+static const char *
 bill_price_one(struct bill_ledger *l, struct bill_item *it,
-    const struct bill_group *g, size_t ng)
+    const struct bill_group *g, size_t ng, char *msg)
 {
 	const struct proto_usage_evt *u = &it->ev->u;
 	struct bill_usage_raw         raw;
@@ -316,18 +319,17 @@ bill_price_one(struct bill_ledger *l, struct bill_item *it,
 	enum bill_provider            prov;
 	const struct bill_group      *grp = NULL;
 	const char                   *why = NULL;
-	char                          msg[BILL_REASON_MAX];
 	size_t                        i;
 	int                           rv;
 
 	if (u->request_id[0] == '\0')
-		return bill_dead(it, "no request id");
+		return "no request id";
 	if (u->user_id <= 0 || u->api_key_id <= 0 || u->account_id <= 0)
-		return bill_dead(it, "missing user, key or account id");
+		return "missing user, key or account id";
 	if (strcmp(u->platform, "antigravity") == 0)
 		prov = BILL_PROV_ANTHROPIC; /* relayed in Anthropic's shape */
 	else if (bill_provider_parse(u->platform, &prov) != 0)
-		return bill_dead(it, "unknown platform");
+		return "unknown platform";
 	raw = (struct bill_usage_raw){.input = u->input_tokens,
 	    .output = u->output_tokens,
 	    .cache_creation = u->cache_creation_tokens,
@@ -335,14 +337,14 @@ bill_price_one(struct bill_ledger *l, struct bill_item *it,
 	    .cache_1h = u->cache_creation_1h_tokens,
 	    .cache_read = u->cache_read_tokens};
 	if (bill_usage_normalize(prov, &raw, &it->use, &why) != 0) {
-		snprintf(msg, sizeof(msg), "usage refused: %s", why);
-		return bill_dead(it, msg);
+		snprintf(msg, BILL_REASON_MAX, "usage refused: %s", why);
+		return msg;
 	}
 	rv = bill_prices_lookup(l->cfg.prices, u->model, &m);
+	if (rv == -ERR_TOOBIG)
+		return "model name too long";
 	if (rv != 0 || m.how == BILL_M_UNKNOWN)
-		return bill_dead(it,
-		    rv == -ERR_TOOBIG ? "model name too long"
-		                      : "unknown model");
+		return "unknown model";
 	for (i = 0; i < ng; i++) {
 		if (g[i].id == u->group_id)
 			grp = &g[i];
@@ -350,15 +352,14 @@ bill_price_one(struct bill_ledger *l, struct bill_item *it,
 	it->gid = grp != NULL ? grp->id : 0;
 	if (grp != NULL && grp->subscription) {
 		if (u->subscription_id <= 0)
-			return bill_dead(
-			    it, "subscription group without a subscription");
+			return "subscription group without a subscription";
 		it->billing_type = 1;
 	}
 	rv = bill_cost_compute(&m.price, &it->use,
 	    grp != NULL ? grp->mult : BILL_MULT_ONE, &it->cost);
 	if (rv != 0)
-		return bill_dead(it, "cost out of range");
-	it->kind = BILL_K_ROW;
+		return "cost out of range";
+	return NULL;
 }
 
 static int
@@ -381,14 +382,21 @@ bill_prepare(
 {
 	struct bill_group *g = NULL;
 	struct bill_item **by;
+	const char        *why;
+	char               msg[BILL_REASON_MAX];
 	size_t             ng = 0, i;
 	int                rv;
 
 	rv = bill_groups_load(c, it, n, &g, &ng);
 	if (rv != 0)
 		return rv;
-	for (i = 0; i < n; i++)
-		bill_price_one(l, &it[i], g, ng);
+	for (i = 0; i < n; i++) {
+		why = bill_price_one(l, &it[i], g, ng, msg);
+		if (why != NULL)
+			bill_dead(&it[i], why);
+		else
+			it[i].kind = BILL_K_ROW;
+	}
 	free(g);
 	by = xcalloc(n, sizeof(*by));
 	for (i = 0; i < n; i++)
