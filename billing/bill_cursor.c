@@ -77,6 +77,29 @@ bill_cursor_get(const struct bill_cursor *c, const char *id)
 	return e != NULL ? e->committed : 0;
 }
 
+bool
+bill_cursor_first_gap(
+    const struct bill_cursor *c, const char *id, uint64_t *from, uint64_t *to)
+{
+	const struct bill_cursor_ent *e;
+	uint64_t                      s;
+
+	e = bill_cursor_find(c->e, c->n, id);
+	if (e == NULL)
+		return false;
+	for (s = e->committed + 2; s <= e->committed + BILL_CURSOR_WINDOW;
+	     s++) {
+		uint64_t b = s % BILL_CURSOR_WINDOW;
+
+		if ((e->done[b / 64] >> (b % 64)) & 1) {
+			*from = e->committed + 1;
+			*to = s - 1;
+			return true;
+		}
+	}
+	return false;
+}
+
 void
 bill_cursor_stage_init(struct bill_cursor_stage *st, size_t cap)
 {

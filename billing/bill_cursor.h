@@ -60,6 +60,16 @@ void bill_cursor_load(struct bill_cursor *c, const char *id, uint64_t seq);
 /* The committed seq of id; 0 when unknown. */
 uint64_t bill_cursor_get(const struct bill_cursor *c, const char *id);
 
+/*
+ * The first hole of id for the replay step: when a seq above the
+ * committed one is already done, [*from, *to] receives the missing range
+ * below the lowest such seq and true is returned; false when nothing
+ * above committed is known (a loss at the tail shows only once a later
+ * seq arrives).
+ */
+bool bill_cursor_first_gap(
+    const struct bill_cursor *c, const char *id, uint64_t *from, uint64_t *to);
+
 /* A stage for at most cap instances; release with ..._release(). */
 void bill_cursor_stage_init(struct bill_cursor_stage *st, size_t cap);
 void bill_cursor_stage_release(struct bill_cursor_stage *st);

@@ -617,6 +617,7 @@ test_cursor_pure(void)
 {
 	struct bill_cursor       c;
 	struct bill_cursor_stage st;
+	uint64_t                 from = 0, to = 0;
 
 	bill_cursor_init(&c);
 	bill_cursor_stage_init(&st, 4);
@@ -624,13 +625,36 @@ test_cursor_pure(void)
 	T_ASSERT(bill_cursor_mark(&c, &st, "a", 2));
 	T_ASSERT(bill_cursor_mark(&c, &st, "a", 4));
 	T_EQ_INT(bill_cursor_get(&c, "a"), 0); /* not committed yet */
+	T_ASSERT(bill_cursor_mark(&c, &st, "a", 9));
+	bill_cursor_commit(&c, &st);
+	T_EQ_INT(bill_cursor_get(&c, "a"), 2);
+	/* 3 is missing, then 5..8: the replay asks for the first hole */
+	T_ASSERT(bill_cursor_first_gap(&c, "a", &from, &to));
+	T_EQ_INT(from, 3);
+	T_EQ_INT(to, 3);
 	T_ASSERT(bill_cursor_mark(&c, &st, "a", 3));
+	bill_cursor_commit(&c, &st);
+	T_EQ_INT(bill_cursor_get(&c, "a"), 4);
+	T_ASSERT(bill_cursor_first_gap(&c, "a", &from, &to));
+	T_EQ_INT(from, 5);
+	T_EQ_INT(to, 8);
+	T_ASSERT(!bill_cursor_first_gap(&c, "zz", &from, &to));
 	T_ASSERT(!bill_cursor_mark(&c, &st, "a", 0));
 	T_ASSERT(!bill_cursor_mark(&c, &st, "a", 5 + BILL_CURSOR_WINDOW));
 	T_ASSERT(bill_cursor_mark(&c, &st, "b", 2));
 	bill_cursor_commit(&c, &st);
 	T_EQ_INT(bill_cursor_get(&c, "a"), 4);
 	T_EQ_INT(bill_cursor_get(&c, "b"), 0);
+	T_ASSERT(bill_cursor_first_gap(&c, "a", &from, &to));
+	T_EQ_INT(from * 100 + to, 508);
+	/* 1, 2, 4, 3 within one stage */
+	T_ASSERT(bill_cursor_mark(&c, &st, "c", 1));
+	T_ASSERT(bill_cursor_mark(&c, &st, "c", 2));
+	T_ASSERT(bill_cursor_mark(&c, &st, "c", 4));
+	T_ASSERT(bill_cursor_mark(&c, &st, "c", 3));
+	bill_cursor_commit(&c, &st);
+	T_EQ_INT(bill_cursor_get(&c, "c"), 4);
+	T_ASSERT(!bill_cursor_first_gap(&c, "c", &from, &to));
 	/* A discarded stage changes nothing. */
 	T_ASSERT(bill_cursor_mark(&c, &st, "b", 1));
 	st.n = 0;
