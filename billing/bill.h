@@ -51,7 +51,7 @@
 	    "Usage events per database transaction at most.")                  \
 	X(batch_wait, CFG_DUR, "50ms", 0, 10000, NULL, 0,                      \
 	    "How long a partial batch waits for more events.")                 \
-	X(queue_max, CFG_INT, "65536", 16, 1048576, NULL, 0,                   \
+	X(queue_max, CFG_INT, "16384", 16, 1048576, NULL, 0,                   \
 	    "Usage events queued for the writer; beyond, they are dropped.")   \
 	X(retry_min, CFG_DUR, "100ms", 1, 60000, NULL, 0,                      \
 	    "First back-off after a failed batch.")                            \

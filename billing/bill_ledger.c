@@ -945,6 +945,9 @@ bill_tx_run(struct bill_ledger *l, struct pg_conn *c, struct bill_item **it,
 	res->duplicates += dup;
 	res->dead += nd;
 	res->transactions++;
+	log_debug("bill.batch_committed", LOG_U64("events", n),
+	    LOG_U64("rows", ins), LOG_U64("duplicates", dup),
+	    LOG_U64("dead", nd));
 	bill_cache_write(l, &tx);
 out:
 	free(tx.ops);

@@ -107,6 +107,13 @@ bill_writer_main(void *arg)
 			pthread_cond_wait(&w->cv, &w->mu);
 		if (w->count == 0)
 			break; /* stopping and drained */
+		if (w->stop && now_mono_ms() >= w->stop_deadline) {
+			/* Out of drain budget: bill_writer_stop() frees them.
+			 */
+			log_warn("bill.queue_dropped_at_stop",
+			    LOG_U64("events", w->count));
+			break;
+		}
 		until = now_mono_ms() + w->cfg.batch_wait_ms;
 		while (w->count < w->cfg.batch_max && !w->stop &&
 		    now_mono_ms() < until)
