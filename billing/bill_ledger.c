@@ -897,8 +897,19 @@ bill_cache_write(struct bill_ledger *l, const struct bill_tx *tx)
 					freeReplyObject(r);
 			}
 		}
-		if (rv != 0 && l->cfg.met.cache_errors != NULL)
-			met_counter_inc(l->cfg.met.cache_errors);
+		if (rv != 0) {
+			/*
+			 * Redis is failing: skip the rest of this batch rather
+			 * than wait out a timeout per key.  The entries left
+			 * stale expire within cache_ttl.
+			 */
+			log_warn("bill.cache_write_failed", LOG_ERR(rv),
+			    LOG_U64("skipped", tx->nops - i));
+			if (l->cfg.met.cache_errors != NULL)
+				met_counter_add(
+				    l->cfg.met.cache_errors, tx->nops - i);
+			return;
+		}
 	}
 }
 
