@@ -429,6 +429,8 @@ test_subscription(void)
 	struct bill_ledger *l;
 	struct bill_ev     *v[2];
 	int64_t             uid, gid, kid, aid, sid;
+	char               *redis_key;
+	redisReply         *rep;
 
 	t_setup();
 	uid = t_user("3");
@@ -452,6 +454,16 @@ test_subscription(void)
 	T_EQ_STR(
 	    t_q1("SELECT balance::text FROM users WHERE id = $1::bigint", uid),
 	    "3.0000000000");
+	/* The Redis subscription cache holds the committed windows. */
+	T_ASSERT(asprintf(&redis_key, "%sbilling:sub:%lld:%lld", T_PREFIX,
+	             (long long)uid, (long long)gid) > 0);
+	T_OK(rds_cmd(RDS, &rep, "HGET %s weekly_usage", redis_key));
+	T_ASSERT(rep->type == REDIS_REPLY_STRING);
+	T_EQ_STR(rep->str, "0.0226800000");
+	freeReplyObject(rep);
+	T_OK(rds_cmd(RDS, &rep, "DEL %s", redis_key));
+	freeReplyObject(rep);
+	free(redis_key);
 	T_EQ_STR(t_q1("SELECT count(*) FROM balance_ledger"
 	              " WHERE user_id = $1::bigint",
 	             uid),
