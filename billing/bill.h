@@ -3,19 +3,21 @@
  *
  * Billing listens (SUB) for the gateways' usage events, prices them and
  * moves money in PostgreSQL, keeping the Redis billing cache the
- * scheduler reads.  The lossless path (spool, per-instance cursor, replay)
- * and pricing arrive with the billing issue.
+ * scheduler reads.
  *
- * This first cut receives events: heartbeats go through an hb_rx (so a
- * lost one shows in /metrics), usage events are counted, and both pools
- * are opened and reported in /readyz.  The price table (bill_price.h),
- * usage normalisation (bill_usage.h) and cost arithmetic (bill_cost.h)
- * are built and tested but not yet called from the event path; the
- * price_* keys below are read when they are.
+ * Heartbeats go through an hb_rx (so a lost one shows in /metrics).
+ * Usage events are decoded on the subscriber's thread and queued; the
+ * writer thread (bill_writer.c) prices them (bill_price.h, bill_usage.h,
+ * bill_cost.h) and applies them in batches, one transaction each
+ * (bill_ledger.h).  /readyz reports PostgreSQL, Redis and "ledger" (the
+ * last batch attempt succeeded).  Replaying gaps from the gateways'
+ * spools is a later step: billing_cursors already holds, per instance,
+ * the contiguous prefix committed.
  */
 #ifndef BILL_H
 #define BILL_H
 
+#include "bill_ledger.h"
 #include "cfg.h"
 #include "hb.h"
 #include "nngx.h"
@@ -42,7 +44,25 @@
 	X(price_unknown, CFG_ENUM, "zero", 0, 0, "zero|fallback", 0,           \
 	    "Unknown model: zero cost (dead-lettered) or fallback.")           \
 	X(price_fallback_model, CFG_STR, "claude-sonnet-4-5", 0, 128, NULL, 0, \
-	    "Model whose prices an unknown model gets (fallback).")
+	    "Model whose prices an unknown model gets (fallback).")            \
+	X(run_mode, CFG_ENUM, "standard", 0, 0, "standard|simple", 0,          \
+	    "simple: usage is recorded and nothing is charged.")               \
+	X(batch_max, CFG_INT, "500", 1, 5000, NULL, 0,                         \
+	    "Usage events per database transaction at most.")                  \
+	X(batch_wait, CFG_DUR, "50ms", 0, 10000, NULL, 0,                      \
+	    "How long a partial batch waits for more events.")                 \
+	X(queue_max, CFG_INT, "16384", 16, 1048576, NULL, 0,                   \
+	    "Usage events queued for the writer; beyond, they are dropped.")   \
+	X(retry_min, CFG_DUR, "100ms", 1, 60000, NULL, 0,                      \
+	    "First back-off after a failed batch.")                            \
+	X(retry_max, CFG_DUR, "5s", 1, 600000, NULL, 0,                        \
+	    "Longest back-off between tries of a failed batch.")               \
+	X(db_wait, CFG_DUR, "2s", 1, 60000, NULL, 0,                           \
+	    "Wait for a free PostgreSQL connection per batch.")                \
+	X(redis_prefix, CFG_STR, "s2a:", 0, 64, NULL, 0,                       \
+	    "Prefix of the Redis billing cache keys (as the scheduler's).")    \
+	X(cache_ttl, CFG_DUR, "5m", 1000, 86400000, NULL, 0,                   \
+	    "TTL of the Redis billing cache entries.")
 
 CFG_DECLARE(bill_cfg, BILL_CFG)
 
@@ -55,6 +75,10 @@ struct bill {
 	struct hb_rx           hb;
 	struct met_counter    *usage_events;
 	struct met_counter    *other_events;
+	struct met_counter    *bad_events;
+	struct bill_prices    *prices;
+	struct bill_ledger    *ledger;
+	struct bill_writer    *writer;
 };
 
 #endif /* BILL_H */

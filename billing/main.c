@@ -6,6 +6,7 @@
 
 #include "bill.h"
 #include "err.h"
+#include "http.h"
 #include "log.h"
 #include "proto.h"
 #include "sig.h"
@@ -19,12 +20,97 @@ bill_event_cb(void *arg, const char *topic, const void *payload, size_t len)
 {
 	struct bill *b = arg;
 
-	if (strcmp(topic, TOPIC_HEARTBEAT) == 0)
+	struct bill_ev *e;
+
+	if (strcmp(topic, TOPIC_HEARTBEAT) == 0) {
 		(void)hb_rx_feed(&b->hb, payload, len);
-	else if (strcmp(topic, TOPIC_USAGE) == 0)
+	} else if (strcmp(topic, TOPIC_USAGE) == 0) {
 		met_counter_inc(b->usage_events);
-	else
+		if (bill_ev_decode(payload, len, &e) != 0) {
+			met_counter_inc(b->bad_events);
+			log_warn("bill.bad_usage_event", LOG_U64("bytes", len));
+			return;
+		}
+		/* A full queue drops (counted); the replay brings it back. */
+		if (bill_writer_push(b->writer, e) != 0)
+			bill_ev_free(e);
+	} else {
 		met_counter_inc(b->other_events);
+	}
+}
+
+/* /readyz: the last batch attempt committed. */
+static int
+bill_ledger_check(void *arg, int timeout_ms, struct buf *detail)
+{
+	struct bill *b = arg;
+	int          rv = bill_writer_last(b->writer);
+
+	(void)timeout_ms;
+	if (rv != 0 && buf_addf(detail, "last batch: %s", err_name(rv)) != 0)
+		buf_truncate(detail, 0);
+	return rv;
+}
+
+static void
+bill_prices_start(struct bill *b)
+{
+	struct bill_prices_cfg  pc = {.path = b->cfg->price_file,
+	     .bundled = b->cfg->price_bundled,
+	     .file_max = (size_t)b->cfg->price_file_max,
+	     .unknown = strcmp(b->cfg->price_unknown, "fallback") == 0
+	         ? BILL_UNKNOWN_FALLBACK
+	         : BILL_UNKNOWN_ZERO,
+	     .fallback_model = b->cfg->price_fallback_model};
+	struct bill_price_stats st;
+	int                     rv;
+
+	b->prices = bill_prices_new(&pc);
+	rv = bill_prices_reload(b->prices, &st);
+	if (rv != 0)
+		fatalx("bill.prices_failed", LOG_STR("file", pc.path),
+		    LOG_STR("bundled", pc.bundled), LOG_ERR(rv));
+	log_info("bill.prices_loaded", LOG_U64("models", st.loaded),
+	    LOG_U64("refused", st.refused));
+}
+
+static void
+bill_ledger_start(struct bill *b)
+{
+	struct bill_ledger_cfg lc = {.pg = b->pg,
+	    .rds = b->rds,
+	    .prices = b->prices,
+	    .redis_prefix = b->cfg->redis_prefix,
+	    .simple = strcmp(b->cfg->run_mode, "simple") == 0,
+	    .db_timeout_ms = (int)b->cfg->db_wait,
+	    .cache_ttl_s = (int)(b->cfg->cache_ttl / 1000)};
+	struct bill_writer_cfg wc = {.queue_max = (size_t)b->cfg->queue_max,
+	    .batch_max = (size_t)b->cfg->batch_max,
+	    .batch_wait_ms = (int)b->cfg->batch_wait,
+	    .retry_min_ms = (int)b->cfg->retry_min,
+	    .retry_max_ms = (int)b->cfg->retry_max};
+
+	lc.met.rows = svc_counter(
+	    "sub2api_billing_rows_total", "usage_logs rows inserted.");
+	lc.met.duplicates = svc_counter("sub2api_billing_duplicates_total",
+	    "Usage events whose request id was already recorded.");
+	lc.met.dead_letters = svc_counter("sub2api_billing_dead_letters_total",
+	    "Usage events written to billing_dead_letters.");
+	lc.met.batches = svc_counter(
+	    "sub2api_billing_batches_total", "Transactions committed.");
+	lc.met.db_errors = svc_counter("sub2api_billing_batch_errors_total",
+	    "Batch attempts that failed (retried).");
+	lc.met.cache_errors = svc_counter("sub2api_billing_cache_errors_total",
+	    "Redis billing cache writes that failed.");
+	wc.dropped = svc_counter("sub2api_billing_queue_dropped_total",
+	    "Usage events dropped because the queue was full.");
+	wc.depth =
+	    svc_gauge("sub2api_billing_queue_depth", "Usage events waiting.");
+	bill_ledger_new(&lc, &b->ledger);
+	b->writer = bill_writer_start(b->ledger, &wc);
+	if (http_add_check(b->svc.health, "ledger", bill_ledger_check, b,
+	        (int)b->cfg->dep_timeout) != 0)
+		fatalx("bill.check_failed", LOG_STR("check", "ledger"));
 }
 
 static void
@@ -38,9 +124,13 @@ bill_start(struct bill *b)
 	    "sub2api_billing_usage_events_total", "Usage events received.");
 	b->other_events = svc_counter("sub2api_billing_other_events_total",
 	    "Events on topics billing does not handle.");
+	b->bad_events = svc_counter("sub2api_billing_bad_events_total",
+	    "Usage events that did not decode.");
 	svc_deps_open(&b->svc, b->cfg->database_url, (int)b->cfg->db_pool,
 	    &b->pg, b->cfg->redis_url, (int)b->cfg->redis_pool, &b->rds,
 	    (int)b->cfg->dep_timeout);
+	bill_prices_start(b);
+	bill_ledger_start(b);
 	rv = nngx_sub_new(b->cfg->events_addr, topics, ARRAY_SIZE(topics),
 	    (size_t)b->cfg->recv_queue, bill_event_cb, b, &b->sub);
 	if (rv != 0)
@@ -63,10 +153,14 @@ main(int argc, char **argv)
 
 	nngx_sub_close(b.sub);
 	nngx_sub_free(b.sub);
+	/* Queued events are applied within the drain budget. */
+	bill_writer_stop(b.writer, now_mono_ms() + b.cfg->drain_timeout);
+	bill_ledger_free(b.ledger);
 	/* The health listener's checks use the pools: stop it first. */
 	svc_release(&b.svc);
 	svc_deps_close(b.pg, b.rds);
 	hb_rx_release(&b.hb);
+	bill_prices_free(b.prices);
 	bill_cfg_free((struct bill_cfg *)b.cfg);
 	return 0;
 }

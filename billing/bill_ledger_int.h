@@ -1,0 +1,80 @@
+/*
+ * bill_ledger_int.h: what bill_ledger.c (events, pricing, the public
+ * face) and bill_ledger_tx.c (the statements of one transaction) share.
+ * Private to those two files.
+ */
+#ifndef BILL_LEDGER_INT_H
+#define BILL_LEDGER_INT_H
+
+#include <jansson.h>
+
+#include "bill_cost.h"
+#include "bill_ledger.h"
+#include "bill_usage.h"
+
+#define BILL_MODEL_CHARS 100 /* usage_logs.model varchar(100) */
+#define BILL_IP_CHARS    45  /* usage_logs.ip_address varchar(45) */
+#define BILL_ID_CHARS    64
+
+struct bill_ledger {
+	struct bill_ledger_cfg cfg;
+	char                   prefix[128];
+	struct bill_cursor     cur;
+	bool                   loaded; /* cur holds billing_cursors */
+};
+
+enum bill_kind {
+	BILL_K_ROW = 0, /* priced: goes to usage_logs */
+	BILL_K_DEAD,    /* dead letter */
+	BILL_K_SKIP,    /* same request id earlier in the batch */
+};
+
+/* One event of a batch, prepared once, applied by one or more tries. */
+struct bill_item {
+	struct bill_ev   *ev;
+	size_t            idx; /* position in the batch, for stable sorts */
+	enum bill_kind    kind;
+	char              reason[BILL_REASON_MAX];
+	struct bill_usage use;
+	struct bill_cost  cost;
+	int64_t           gid; /* 0: none (group gone or not given) */
+	int               billing_type;
+	bool              inserted;
+};
+
+struct bill_group {
+	int64_t id;
+	int64_t mult;
+	bool    subscription;
+};
+
+/* Text as a JSON string of valid UTF-8, at most chars characters. */
+json_t *bill_jstr(const char *s, size_t chars);
+
+/* A cost in 1e-10 USD as a JSON string "0.0123456789". */
+json_t *bill_jcost(int64_t units);
+
+/* pg_exec() that logs a failure under the statement's name what. */
+int bill_exec(struct pg_conn *c, const char *what, const char *sql, int n,
+    const char *const *p, PGresult **res) WARN_UNUSED;
+
+/* The same with one jsonb parameter made from j (taken). */
+int bill_exec_json(struct pg_conn *c, const char *what, const char *sql,
+    json_t *j, PGresult **res) WARN_UNUSED;
+
+/* qsort() order of struct bill_item pointers: request id, then idx. */
+int bill_cmp_rid(const void *a, const void *b);
+
+/* A data error (constraint, bad value): worth a per-event retry. */
+bool bill_data_error(int rv);
+
+/*
+ * One transaction over it[0..n) (prepared items): rows, charges, dead
+ * letters, cursors; then the Redis cache.  Adds to *res on commit.
+ * -ERR_x after a rollback.
+ */
+int bill_tx_run(struct bill_ledger *l, struct pg_conn *c,
+    struct bill_item **it, size_t n, struct bill_ledger_result *res)
+    WARN_UNUSED;
+
+#endif /* BILL_LEDGER_INT_H */

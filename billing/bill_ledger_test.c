@@ -1,0 +1,826 @@
+/*
+ * bill_ledger_test.c: the ledger against the real test PostgreSQL and
+ * Redis.
+ *
+ * Each run makes its own database bill_ledger_<pid>, migrated here, and
+ * uses the Redis key prefix bltest<pid>:.  Expected costs are worked out
+ * by hand from billing/prices.json (claude-sonnet-4-5: input 3e-06,
+ * output 1.5e-05, cache write 5m 3.75e-06, 1h 6e-06, read 3e-07 USD per
+ * token).  Tests run with cwd = the repository root.
+ */
+#include <stdio.h>
+#include <unistd.h>
+
+#include "bill_cursor.h"
+#include "bill_ledger.h"
+#include "err.h"
+#include "migrate.h"
+#include "t.h"
+
+static struct pg_pool     *POOL;
+static struct rds_pool    *RDS;
+static struct pg_conn     *DB;
+static struct bill_prices *PRICES;
+static char T_DBNAME[64], T_ADMIN[1024], T_DSN[1024], T_PREFIX[64];
+static int  T_N;
+
+/* ---- fixture -------------------------------------------------------- */
+
+static void
+t_admin(const char *sql)
+{
+	struct pg_pool *p;
+	struct pg_conn *c;
+
+	T_OK(pg_pool_new(T_ADMIN, 1, &p));
+	T_OK(pg_acquire(p, 5000, &c));
+	if (pg_exec_script(c, sql) != 0)
+		t_fail(__FILE__, __LINE__, "%s: %s", sql, pg_errmsg(c));
+	pg_release(c);
+	pg_pool_free(p);
+}
+
+static void
+t_setup(void)
+{
+	const char            *dsn = getenv("SUB2API_TEST_DATABASE_URL");
+	const char            *rurl = getenv("SUB2API_TEST_REDIS_URL");
+	const char            *q, *slash, *end;
+	char                   sql[160];
+	struct migrate_report  rep;
+	struct bill_prices_cfg pc = {.bundled = "billing/prices.json",
+	    .file_max = BILL_PRICE_FILE_MAX,
+	    .unknown = BILL_UNKNOWN_ZERO};
+
+	if (POOL != NULL)
+		return;
+	if (dsn == NULL || *dsn == '\0' || rurl == NULL || *rurl == '\0')
+		t_fail(__FILE__, __LINE__,
+		    "SUB2API_TEST_DATABASE_URL / SUB2API_TEST_REDIS_URL not "
+		    "set (run tests/run.sh)");
+	snprintf(T_ADMIN, sizeof(T_ADMIN), "%s", dsn);
+	snprintf(T_DBNAME, sizeof(T_DBNAME), "bill_ledger_%d", (int)getpid());
+	snprintf(T_PREFIX, sizeof(T_PREFIX), "bltest%d:", (int)getpid());
+	snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s", T_DBNAME);
+	t_admin(sql);
+	snprintf(sql, sizeof(sql), "CREATE DATABASE %s", T_DBNAME);
+	t_admin(sql);
+	q = strchr(T_ADMIN, '?');
+	end = q != NULL ? q : T_ADMIN + strlen(T_ADMIN);
+	slash = end;
+	while (slash > T_ADMIN && *slash != '/')
+		slash--;
+	T_ASSERT(slash > T_ADMIN && slash[-1] != '/');
+	snprintf(T_DSN, sizeof(T_DSN), "%.*s/%s%s", (int)(slash - T_ADMIN),
+	    T_ADMIN, T_DBNAME, q != NULL ? q : "");
+	T_OK(pg_pool_new(T_DSN, 4, &POOL));
+	T_OK(rds_pool_new(rurl, 2, 2000, &RDS));
+	T_OK(pg_acquire(POOL, 5000, &DB));
+	if (migrate_run(DB, "migrations", &rep) != 0)
+		t_fail(__FILE__, __LINE__, "migrate: %s %s", rep.file, rep.msg);
+	PRICES = bill_prices_new(&pc);
+	T_OK(bill_prices_reload(PRICES, NULL));
+}
+
+/* Runs sql with params; the first column of the first row as text. */
+static char *
+t_q(const char *sql, int n, const char *const *p)
+{
+	static char out[8][256];
+	static int  slot;
+	PGresult   *res;
+	char       *o = out[slot++ % 8];
+
+	if (pg_exec(DB, sql, n, p, &res) != 0)
+		t_fail(__FILE__, __LINE__, "%s: %s", sql, pg_errmsg(DB));
+	o[0] = '\0';
+	if (PQntuples(res) > 0 && PQnfields(res) > 0)
+		snprintf(o, 256, "%s", PQgetvalue(res, 0, 0));
+	PQclear(res);
+	return o;
+}
+
+static char *
+t_q1(const char *sql, int64_t a)
+{
+	char        s[24];
+	const char *p[1] = {s};
+
+	snprintf(s, sizeof(s), "%lld", (long long)a);
+	return t_q(sql, 1, p);
+}
+
+static int64_t
+t_i(const char *s)
+{
+	return strtoll(s, NULL, 10);
+}
+
+static int64_t
+t_user(const char *balance)
+{
+	char        email[64];
+	const char *p[2] = {email, balance};
+
+	snprintf(email, sizeof(email), "u%d@example.com", ++T_N);
+	return t_i(t_q("INSERT INTO users (email, balance) VALUES ($1,"
+	               " $2::numeric) RETURNING id",
+	    2, p));
+}
+
+static int64_t
+t_group(const char *mult, bool sub)
+{
+	char        name[32];
+	const char *p[3] = {name, mult, sub ? "subscription" : "standard"};
+
+	snprintf(name, sizeof(name), "g%d", ++T_N);
+	return t_i(t_q("INSERT INTO groups (name, rate_multiplier,"
+	               " subscription_type) VALUES ($1, $2::numeric, $3)"
+	               " RETURNING id",
+	    3, p));
+}
+
+static int64_t
+t_key(int64_t uid, int64_t gid)
+{
+	char        hash[65], u[24], g[24];
+	const char *p[3] = {hash, u, g};
+
+	snprintf(hash, sizeof(hash), "%064d", ++T_N);
+	snprintf(u, sizeof(u), "%lld", (long long)uid);
+	snprintf(g, sizeof(g), "%lld", (long long)gid);
+	return t_i(t_q("INSERT INTO api_keys (key_hash, key_prefix, user_id,"
+	               " group_id) VALUES ($1, 'sk-t', $2::bigint,"
+	               " $3::bigint) RETURNING id",
+	    3, p));
+}
+
+static int64_t
+t_account(void)
+{
+	return t_i(t_q("INSERT INTO accounts (name, platform, type,"
+	               " credentials_enc) VALUES ('a', 'anthropic', 'apikey',"
+	               " '\\x00') RETURNING id",
+	    0, NULL));
+}
+
+static int64_t
+t_sub(int64_t uid, int64_t gid)
+{
+	char        u[24], g[24];
+	const char *p[2] = {u, g};
+
+	snprintf(u, sizeof(u), "%lld", (long long)uid);
+	snprintf(g, sizeof(g), "%lld", (long long)gid);
+	return t_i(t_q("INSERT INTO user_subscriptions (user_id, group_id,"
+	               " expires_at) VALUES ($1::bigint, $2::bigint,"
+	               " now() + interval '30 days') RETURNING id",
+	    2, p));
+}
+
+/* A usage event of the given ids and tokens, with a fresh request id. */
+static struct bill_ev *
+t_ev(int64_t uid, int64_t kid, int64_t gid, int64_t aid, const char *inst,
+    uint64_t seq)
+{
+	struct proto_usage_evt u;
+
+	memset(&u, 0, sizeof(u));
+	snprintf(u.instance, sizeof(u.instance), "%s", inst);
+	u.seq = seq;
+	snprintf(u.request_id, sizeof(u.request_id), "req-%d-%d", (int)getpid(),
+	    ++T_N);
+	u.user_id = uid;
+	u.api_key_id = kid;
+	u.group_id = gid;
+	u.account_id = aid;
+	snprintf(u.model, sizeof(u.model), "claude-sonnet-4-5");
+	snprintf(u.platform, sizeof(u.platform), "anthropic");
+	u.input_tokens = 1000;
+	u.output_tokens = 500;
+	u.cache_creation_tokens = 200;
+	u.cache_creation_5m_tokens = 200;
+	u.cache_read_tokens = 300;
+	u.stream = true;
+	u.duration_ms = 1234;
+	u.first_token_ms = 56;
+	u.status = 200;
+	snprintf(u.client_ip, sizeof(u.client_ip), "127.0.0.1");
+	snprintf(u.user_agent, sizeof(u.user_agent), "test/1.0");
+	u.created_at_ms = now_wall_ms();
+	return bill_ev_new(&u);
+}
+
+static struct bill_ledger *
+t_ledger(bool simple)
+{
+	struct bill_ledger    *l;
+	struct bill_ledger_cfg c = {.pg = POOL,
+	    .rds = RDS,
+	    .prices = PRICES,
+	    .redis_prefix = T_PREFIX,
+	    .simple = simple,
+	    .db_timeout_ms = 5000,
+	    .cache_ttl_s = 60};
+
+	bill_ledger_new(&c, &l);
+	return l;
+}
+
+static void
+t_free(struct bill_ev **v, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		bill_ev_free(v[i]);
+}
+
+/* ---- cases ---------------------------------------------------------- */
+
+/* One event: one row, costs exact, balance, ledger and key quota. */
+static void
+test_one_event(void)
+{
+	struct bill_ledger_result r;
+	struct bill_ledger       *l;
+	struct bill_ev           *e;
+	int64_t                   uid, gid, kid, aid;
+	const char               *rid;
+	char                     *redis_key;
+	redisReply               *rep;
+
+	t_setup();
+	uid = t_user("10");
+	gid = t_group("1.5", false);
+	kid = t_key(uid, gid);
+	aid = t_account();
+	l = t_ledger(false);
+	e = t_ev(uid, kid, gid, aid, "inst-one", 1);
+	rid = e->u.request_id;
+	T_OK(bill_ledger_apply(l, &e, 1, &r));
+	T_EQ_INT(r.inserted, 1);
+	T_EQ_INT(r.duplicates, 0);
+	T_EQ_INT(r.dead, 0);
+	/* 1000 x 3e-6, 500 x 1.5e-5, 200 x 3.75e-6, 300 x 3e-7 */
+	T_EQ_STR(t_q("SELECT input_cost::text || ' ' || output_cost::text"
+	             " || ' ' || cache_creation_cost::text || ' ' ||"
+	             " cache_read_cost::text || ' ' || total_cost::text ||"
+	             " ' ' || actual_cost::text || ' ' ||"
+	             " rate_multiplier::text || ' ' || billing_type::text"
+	             " FROM usage_logs WHERE request_id = $1",
+	             1, &rid),
+	    "0.0030000000 0.0075000000 0.0007500000 0.0000900000 "
+	    "0.0113400000 0.0170100000 1.5000 0");
+	T_EQ_STR(t_q("SELECT input_tokens || ',' || output_tokens || ',' ||"
+	             " cache_creation_tokens || ',' || cache_read_tokens ||"
+	             " ',' || cache_creation_5m_tokens || ',' ||"
+	             " cache_creation_1h_tokens || ',' || stream || ',' ||"
+	             " duration_ms || ',' || first_token_ms || ',' ||"
+	             " instance_id || ',' || seq"
+	             " FROM usage_logs WHERE request_id = $1",
+	             1, &rid),
+	    "1000,500,200,300,200,0,true,1234,56,inst-one,1");
+	T_EQ_STR(
+	    t_q1("SELECT balance::text FROM users WHERE id = $1::bigint", uid),
+	    "9.9829900000");
+	T_EQ_STR(t_q1("SELECT delta::text || ' ' || balance_after::text ||"
+	              " ' ' || kind FROM balance_ledger"
+	              " WHERE user_id = $1::bigint",
+	             uid),
+	    "-0.0170100000 9.9829900000 usage");
+	T_EQ_STR(t_q1("SELECT quota_used_usd::text FROM api_keys"
+	              " WHERE id = $1::bigint",
+	             kid),
+	    "0.0170100000");
+	/* The Redis balance cache holds the committed balance. */
+	T_ASSERT(asprintf(&redis_key, "%sbilling:balance:%lld", T_PREFIX,
+	             (long long)uid) > 0);
+	T_OK(rds_cmd(RDS, &rep, "GET %s", redis_key));
+	T_ASSERT(rep->type == REDIS_REPLY_STRING);
+	T_EQ_STR(rep->str, "9.9829900000");
+	freeReplyObject(rep);
+	T_OK(rds_cmd(RDS, &rep, "DEL %s", redis_key));
+	freeReplyObject(rep);
+	free(redis_key);
+	T_EQ_INT(bill_ledger_committed(l, "inst-one"), 1);
+	bill_ledger_free(l);
+	bill_ev_free(e);
+}
+
+/* The same request id again, alone or twice in a batch: no charge. */
+static void
+test_duplicate(void)
+{
+	struct bill_ledger_result r;
+	struct bill_ledger       *l;
+	struct bill_ev           *v[3];
+	int64_t                   uid, gid, kid, aid;
+	const char               *rid;
+
+	t_setup();
+	uid = t_user("5");
+	gid = t_group("1", false);
+	kid = t_key(uid, gid);
+	aid = t_account();
+	l = t_ledger(false);
+	v[0] = t_ev(uid, kid, gid, aid, "inst-dup", 1);
+	v[1] = bill_ev_new(&v[0]->u);
+	v[1]->u.seq = 2;
+	v[2] = bill_ev_new(&v[0]->u);
+	v[2]->u.seq = 3;
+	rid = v[0]->u.request_id;
+	T_OK(bill_ledger_apply(l, v, 2, &r));
+	T_EQ_INT(r.inserted, 1);
+	T_EQ_INT(r.duplicates, 1);
+	T_OK(bill_ledger_apply(l, &v[2], 1, &r));
+	T_EQ_INT(r.inserted, 0);
+	T_EQ_INT(r.duplicates, 1);
+	T_EQ_STR(t_q("SELECT count(*) FROM usage_logs WHERE request_id = $1", 1,
+	             &rid),
+	    "1");
+	/* 0.01134 once */
+	T_EQ_STR(
+	    t_q1("SELECT balance::text FROM users WHERE id = $1::bigint", uid),
+	    "4.9886600000");
+	T_EQ_STR(t_q1("SELECT count(*) FROM balance_ledger"
+	              " WHERE user_id = $1::bigint",
+	             uid),
+	    "1");
+	T_EQ_INT(bill_ledger_committed(l, "inst-dup"), 3);
+	bill_ledger_free(l);
+	t_free(v, 3);
+}
+
+/* Two users in one batch: each balance moves by minus its rows' sum. */
+static void
+test_two_users(void)
+{
+	struct bill_ledger_result r;
+	struct bill_ledger       *l;
+	struct bill_ev           *v[10];
+	int64_t                   ua, ub, g, ka, kb, aid, u;
+	size_t                    i;
+
+	t_setup();
+	ua = t_user("1");
+	ub = t_user("0.02");
+	g = t_group("2", false);
+	ka = t_key(ua, g);
+	kb = t_key(ub, g);
+	aid = t_account();
+	l = t_ledger(false);
+	for (i = 0; i < ARRAY_SIZE(v); i++) {
+		v[i] = t_ev(i % 2 ? ub : ua, i % 2 ? kb : ka, g, aid,
+		    "inst-two", i + 1);
+		v[i]->u.output_tokens = 100 * (int64_t)i;
+	}
+	T_OK(bill_ledger_apply(l, v, ARRAY_SIZE(v), &r));
+	T_EQ_INT(r.inserted, 10);
+	T_EQ_INT(r.transactions, 1);
+	T_EQ_STR(t_q1("SELECT (1 - balance = (SELECT sum(actual_cost) FROM"
+	              " usage_logs WHERE user_id = $1::bigint))::text"
+	              " FROM users WHERE id = $1::bigint",
+	             ua),
+	    "true");
+	/* The poorer user goes below zero: the last request is charged. */
+	T_EQ_STR(t_q1("SELECT (0.02 - balance = (SELECT sum(actual_cost) FROM"
+	              " usage_logs WHERE user_id = $1::bigint) AND balance"
+	              " < 0)::text FROM users WHERE id = $1::bigint",
+	             ub),
+	    "true");
+	for (i = 0; i < 2; i++) {
+		u = i == 0 ? ua : ub;
+		/* ledger sum == movement; one ledger row per usage row */
+		T_EQ_STR(t_q1("SELECT (sum(l.delta) = -(SELECT sum(actual_cost)"
+		              " FROM usage_logs WHERE user_id = $1::bigint)"
+		              " AND count(*) = 5)::text FROM balance_ledger l"
+		              " WHERE l.user_id = $1::bigint",
+		             u),
+		    "true");
+		/* the chain: each balance_after is the previous plus delta,
+		 * the last is the balance */
+		T_EQ_STR(t_q1("SELECT bool_and(ok)::text FROM (SELECT"
+		              " balance_after = coalesce(lag(balance_after)"
+		              " OVER (ORDER BY id), (SELECT balance +"
+		              " (SELECT -sum(delta) FROM balance_ledger WHERE"
+		              " user_id = $1::bigint) FROM users WHERE id ="
+		              " $1::bigint)) + delta AS ok FROM balance_ledger"
+		              " WHERE user_id = $1::bigint) s",
+		             u),
+		    "true");
+		T_EQ_STR(t_q1("SELECT (balance_after = (SELECT balance FROM"
+		              " users WHERE id = $1::bigint))::text FROM"
+		              " balance_ledger WHERE user_id = $1::bigint"
+		              " ORDER BY id DESC LIMIT 1",
+		             u),
+		    "true");
+	}
+	T_EQ_INT(bill_ledger_committed(l, "inst-two"), 10);
+	bill_ledger_free(l);
+	t_free(v, ARRAY_SIZE(v));
+}
+
+/* A subscription group: windows grow by actual cost; balance untouched. */
+static void
+test_subscription(void)
+{
+	struct bill_ledger *l;
+	struct bill_ev     *v[2];
+	int64_t             uid, gid, kid, aid, sid;
+	char               *redis_key;
+	redisReply         *rep;
+
+	t_setup();
+	uid = t_user("3");
+	gid = t_group("2", true);
+	kid = t_key(uid, gid);
+	aid = t_account();
+	sid = t_sub(uid, gid);
+	l = t_ledger(false);
+	v[0] = t_ev(uid, kid, gid, aid, "inst-sub", 1);
+	v[0]->u.subscription_id = sid;
+	v[1] = t_ev(uid, kid, gid, aid, "inst-sub", 2);
+	v[1]->u.subscription_id = sid;
+	T_OK(bill_ledger_apply(l, v, 1, NULL));
+	/* 0.01134 x 2 */
+	T_EQ_STR(t_q1("SELECT daily_usage_usd || ' ' || weekly_usage_usd ||"
+	              " ' ' || monthly_usage_usd || ' ' ||"
+	              " (daily_window_start = date_trunc('day', now(), 'UTC'))"
+	              " FROM user_subscriptions WHERE id = $1::bigint",
+	             sid),
+	    "0.0226800000 0.0226800000 0.0226800000 true");
+	T_EQ_STR(
+	    t_q1("SELECT balance::text FROM users WHERE id = $1::bigint", uid),
+	    "3.0000000000");
+	/* The Redis subscription cache holds the committed windows. */
+	T_ASSERT(asprintf(&redis_key, "%sbilling:sub:%lld:%lld", T_PREFIX,
+	             (long long)uid, (long long)gid) > 0);
+	T_OK(rds_cmd(RDS, &rep, "HGET %s weekly_usage", redis_key));
+	T_ASSERT(rep->type == REDIS_REPLY_STRING);
+	T_EQ_STR(rep->str, "0.0226800000");
+	freeReplyObject(rep);
+	T_OK(rds_cmd(RDS, &rep, "DEL %s", redis_key));
+	freeReplyObject(rep);
+	free(redis_key);
+	T_EQ_STR(t_q1("SELECT count(*) FROM balance_ledger"
+	              " WHERE user_id = $1::bigint",
+	             uid),
+	    "0");
+	T_EQ_STR(t_q1("SELECT billing_type || ' ' || subscription_id FROM"
+	              " usage_logs WHERE user_id = $1::bigint",
+	             uid),
+	    t_q1("SELECT '1 ' || $1::bigint", sid));
+	T_EQ_STR(t_q1("SELECT quota_used_usd::text FROM api_keys"
+	              " WHERE id = $1::bigint",
+	             kid),
+	    "0.0226800000");
+	/* A day later the daily window restarts; the others go on. */
+	t_q1("UPDATE user_subscriptions SET daily_window_start = now() -"
+	     " interval '25 hours' WHERE id = $1::bigint",
+	    sid);
+	T_OK(bill_ledger_apply(l, &v[1], 1, NULL));
+	T_EQ_STR(t_q1("SELECT daily_usage_usd || ' ' || weekly_usage_usd ||"
+	              " ' ' || monthly_usage_usd"
+	              " FROM user_subscriptions WHERE id = $1::bigint",
+	             sid),
+	    "0.0226800000 0.0453600000 0.0453600000");
+	bill_ledger_free(l);
+	t_free(v, 2);
+}
+
+/* Invariant breakers and unknown models: dead letters, no charge. */
+static void
+test_dead_letter(void)
+{
+	struct bill_ledger_result r;
+	struct bill_ledger       *l;
+	struct bill_ev           *v[3];
+	int64_t                   uid, gid, kid, aid;
+	const char               *p[1];
+
+	t_setup();
+	uid = t_user("2");
+	gid = t_group("1", false);
+	kid = t_key(uid, gid);
+	aid = t_account();
+	l = t_ledger(false);
+	T_ASSERT(bill_ev_decode("x", 1, &v[0]) != 0); /* not an envelope */
+	v[0] = t_ev(uid, kid, gid, aid, "inst-dead", 1);
+	v[0]->u.cache_creation_5m_tokens = 500; /* split above its total */
+	v[1] = t_ev(uid, kid, gid, aid, "inst-dead", 2);
+	snprintf(v[1]->u.model, sizeof(v[1]->u.model), "no-such-model-x");
+	v[2] = t_ev(uid, kid, gid, aid, "inst-dead", 3);
+	v[2]->u.output_tokens = -1;
+	T_OK(bill_ledger_apply(l, v, 3, &r));
+	T_EQ_INT(r.dead, 3);
+	T_EQ_INT(r.inserted, 0);
+	p[0] = v[0]->u.request_id;
+	T_ASSERT(strncmp(t_q("SELECT reason FROM billing_dead_letters"
+	                     " WHERE request_id = $1",
+	                     1, p),
+	             "usage refused: ", 15) == 0);
+	p[0] = v[1]->u.request_id;
+	T_EQ_STR(t_q("SELECT reason FROM billing_dead_letters"
+	             " WHERE request_id = $1",
+	             1, p),
+	    "unknown model");
+	T_EQ_STR(t_q1("SELECT count(*) FROM usage_logs"
+	              " WHERE user_id = $1::bigint",
+	             uid),
+	    "0");
+	T_EQ_STR(
+	    t_q1("SELECT balance::text FROM users WHERE id = $1::bigint", uid),
+	    "2.0000000000");
+	/* Applying them again writes no second dead letter. */
+	T_OK(bill_ledger_apply(l, v, 3, &r));
+	T_EQ_STR(t_q("SELECT count(*) FROM billing_dead_letters"
+	             " WHERE instance_id = 'inst-dead'",
+	             0, NULL),
+	    "3");
+	/* The cursor moves past dead letters. */
+	T_EQ_INT(bill_ledger_committed(l, "inst-dead"), 3);
+	bill_ledger_free(l);
+	t_free(v, 3);
+}
+
+/* A row the database refuses (unknown account) does not sink its batch. */
+static void
+test_fk_fallback(void)
+{
+	struct bill_ledger_result r;
+	struct bill_ledger       *l;
+	struct bill_ev           *v[3];
+	int64_t                   uid, gid, kid, aid;
+	const char               *p[1];
+
+	t_setup();
+	uid = t_user("2");
+	gid = t_group("1", false);
+	kid = t_key(uid, gid);
+	aid = t_account();
+	l = t_ledger(false);
+	v[0] = t_ev(uid, kid, gid, aid, "inst-fk", 1);
+	v[1] = t_ev(uid, kid, gid, aid + 100000, "inst-fk", 2);
+	v[2] = t_ev(uid, kid, gid, aid, "inst-fk", 3);
+	T_OK(bill_ledger_apply(l, v, 3, &r));
+	T_EQ_INT(r.inserted, 2);
+	T_EQ_INT(r.dead, 1);
+	p[0] = v[1]->u.request_id;
+	T_ASSERT(strncmp(t_q("SELECT reason FROM billing_dead_letters"
+	                     " WHERE request_id = $1",
+	                     1, p),
+	             "rejected by the database: 23503", 31) == 0);
+	T_EQ_STR(t_q1("SELECT (2 - balance = (SELECT sum(actual_cost) FROM"
+	              " usage_logs WHERE user_id = $1::bigint))::text"
+	              " FROM users WHERE id = $1::bigint",
+	             uid),
+	    "true");
+	T_EQ_INT(bill_ledger_committed(l, "inst-fk"), 3);
+	bill_ledger_free(l);
+	t_free(v, 3);
+}
+
+/* Out-of-order seqs: the cursor is the contiguous prefix committed. */
+static void
+test_cursor(void)
+{
+	struct bill_ledger *l, *l2;
+	struct bill_ev     *v[5];
+	int64_t             uid, gid, kid, aid;
+	uint64_t            order[] = {1, 2, 4, 3, 6};
+	size_t              i;
+
+	t_setup();
+	uid = t_user("2");
+	gid = t_group("1", false);
+	kid = t_key(uid, gid);
+	aid = t_account();
+	l = t_ledger(false);
+	for (i = 0; i < ARRAY_SIZE(v); i++)
+		v[i] = t_ev(uid, kid, gid, aid, "inst-cur", order[i]);
+	T_OK(bill_ledger_apply(l, v, 2, NULL));
+	T_EQ_INT(bill_ledger_committed(l, "inst-cur"), 2);
+	T_OK(bill_ledger_apply(l, &v[2], 1, NULL));
+	T_EQ_INT(bill_ledger_committed(l, "inst-cur"), 2);
+	T_EQ_STR(t_q("SELECT committed_seq FROM billing_cursors"
+	             " WHERE instance_id = 'inst-cur'",
+	             0, NULL),
+	    "2");
+	T_OK(bill_ledger_apply(l, &v[3], 2, NULL)); /* 3 and 6 */
+	T_EQ_INT(bill_ledger_committed(l, "inst-cur"), 4);
+	T_EQ_STR(t_q("SELECT committed_seq FROM billing_cursors"
+	             " WHERE instance_id = 'inst-cur'",
+	             0, NULL),
+	    "4");
+	/* A new ledger (a restart) starts from the stored cursor. */
+	l2 = t_ledger(false);
+	T_OK(bill_ledger_apply(l2, &v[0], 1, NULL)); /* loads, no-op */
+	T_EQ_INT(bill_ledger_committed(l2, "inst-cur"), 4);
+	bill_ledger_free(l2);
+	bill_ledger_free(l);
+	t_free(v, ARRAY_SIZE(v));
+}
+
+/* The tracker alone: 1,2,4,3 in one stage; window; commit. */
+static void
+test_cursor_pure(void)
+{
+	struct bill_cursor       c;
+	struct bill_cursor_stage st;
+	uint64_t                 from = 0, to = 0;
+
+	bill_cursor_init(&c);
+	bill_cursor_stage_init(&st, 4);
+	T_ASSERT(bill_cursor_mark(&c, &st, "a", 1));
+	T_ASSERT(bill_cursor_mark(&c, &st, "a", 2));
+	T_ASSERT(bill_cursor_mark(&c, &st, "a", 4));
+	T_EQ_INT(bill_cursor_get(&c, "a"), 0); /* not committed yet */
+	T_ASSERT(bill_cursor_mark(&c, &st, "a", 9));
+	bill_cursor_commit(&c, &st);
+	T_EQ_INT(bill_cursor_get(&c, "a"), 2);
+	/* 3 is missing, then 5..8: the replay asks for the first hole */
+	T_ASSERT(bill_cursor_first_gap(&c, "a", &from, &to));
+	T_EQ_INT(from, 3);
+	T_EQ_INT(to, 3);
+	T_ASSERT(bill_cursor_mark(&c, &st, "a", 3));
+	bill_cursor_commit(&c, &st);
+	T_EQ_INT(bill_cursor_get(&c, "a"), 4);
+	T_ASSERT(bill_cursor_first_gap(&c, "a", &from, &to));
+	T_EQ_INT(from, 5);
+	T_EQ_INT(to, 8);
+	T_ASSERT(!bill_cursor_first_gap(&c, "zz", &from, &to));
+	T_ASSERT(!bill_cursor_mark(&c, &st, "a", 0));
+	T_ASSERT(!bill_cursor_mark(&c, &st, "a", 5 + BILL_CURSOR_WINDOW));
+	T_ASSERT(bill_cursor_mark(&c, &st, "b", 2));
+	bill_cursor_commit(&c, &st);
+	T_EQ_INT(bill_cursor_get(&c, "a"), 4);
+	T_EQ_INT(bill_cursor_get(&c, "b"), 0);
+	T_ASSERT(bill_cursor_first_gap(&c, "a", &from, &to));
+	T_EQ_INT(from * 100 + to, 508);
+	/* 1, 2, 4, 3 within one stage */
+	T_ASSERT(bill_cursor_mark(&c, &st, "c", 1));
+	T_ASSERT(bill_cursor_mark(&c, &st, "c", 2));
+	T_ASSERT(bill_cursor_mark(&c, &st, "c", 4));
+	T_ASSERT(bill_cursor_mark(&c, &st, "c", 3));
+	bill_cursor_commit(&c, &st);
+	T_EQ_INT(bill_cursor_get(&c, "c"), 4);
+	T_ASSERT(!bill_cursor_first_gap(&c, "c", &from, &to));
+	/* A discarded stage changes nothing. */
+	T_ASSERT(bill_cursor_mark(&c, &st, "b", 1));
+	st.n = 0;
+	T_EQ_INT(bill_cursor_get(&c, "b"), 0);
+	T_ASSERT(bill_cursor_mark(&c, &st, "b", 1));
+	bill_cursor_commit(&c, &st);
+	T_EQ_INT(bill_cursor_get(&c, "b"), 2);
+	bill_cursor_stage_release(&st);
+	bill_cursor_release(&c);
+}
+
+/* run_mode=simple: recorded with costs, nothing charged. */
+static void
+test_simple(void)
+{
+	struct bill_ledger_result r;
+	struct bill_ledger       *l;
+	struct bill_ev           *e;
+	int64_t                   uid, gid, kid, aid;
+
+	t_setup();
+	uid = t_user("1");
+	gid = t_group("1", false);
+	kid = t_key(uid, gid);
+	aid = t_account();
+	l = t_ledger(true);
+	e = t_ev(uid, kid, gid, aid, "inst-simple", 1);
+	T_OK(bill_ledger_apply(l, &e, 1, &r));
+	T_EQ_INT(r.inserted, 1);
+	T_EQ_STR(t_q1("SELECT actual_cost::text FROM usage_logs"
+	              " WHERE user_id = $1::bigint",
+	             uid),
+	    "0.0113400000");
+	T_EQ_STR(
+	    t_q1("SELECT balance::text FROM users WHERE id = $1::bigint", uid),
+	    "1.0000000000");
+	T_EQ_STR(t_q1("SELECT count(*) FROM balance_ledger"
+	              " WHERE user_id = $1::bigint",
+	             uid),
+	    "0");
+	T_EQ_STR(t_q1("SELECT quota_used_usd::text FROM api_keys"
+	              " WHERE id = $1::bigint",
+	             kid),
+	    "0.0000000000");
+	bill_ledger_free(l);
+	bill_ev_free(e);
+}
+
+/* The queue and writer: everything pushed is applied by stop. */
+static void
+test_writer(void)
+{
+	struct bill_writer_cfg wc = {.queue_max = 64,
+	    .batch_max = 7,
+	    .batch_wait_ms = 5,
+	    .retry_min_ms = 10,
+	    .retry_max_ms = 100};
+	struct bill_ledger    *l;
+	struct bill_writer    *w;
+	struct bill_ev        *e;
+	int64_t                uid, gid, kid, aid;
+	int                    i;
+
+	t_setup();
+	uid = t_user("100");
+	gid = t_group("1", false);
+	kid = t_key(uid, gid);
+	aid = t_account();
+	l = t_ledger(false);
+	w = bill_writer_start(l, &wc);
+	for (i = 1; i <= 50; i++) {
+		e = t_ev(uid, kid, gid, aid, "inst-writer", (uint64_t)i);
+		T_OK(bill_writer_push(w, e));
+	}
+	bill_writer_stop(w, now_mono_ms() + 10000);
+	T_EQ_STR(t_q1("SELECT count(*) FROM usage_logs"
+	              " WHERE user_id = $1::bigint",
+	             uid),
+	    "50");
+	T_EQ_STR(t_q1("SELECT (100 - balance = 50 * 0.01134)::text"
+	              " FROM users WHERE id = $1::bigint",
+	             uid),
+	    "true");
+	T_EQ_INT(bill_ledger_committed(l, "inst-writer"), 50);
+	bill_ledger_free(l);
+}
+
+/*
+ * A database error (here the table is renamed away) leaves the batch
+ * queued: the writer retries until it commits, then the row is there
+ * once and the balance moved once.
+ */
+static void
+test_writer_retry(void)
+{
+	struct bill_writer_cfg wc = {.queue_max = 16,
+	    .batch_max = 4,
+	    .batch_wait_ms = 1,
+	    .retry_min_ms = 5,
+	    .retry_max_ms = 20};
+	struct bill_ledger    *l;
+	struct bill_writer    *w;
+	int64_t                uid, gid, kid, aid, until;
+
+	t_setup();
+	uid = t_user("7");
+	gid = t_group("1", false);
+	kid = t_key(uid, gid);
+	aid = t_account();
+	l = t_ledger(false);
+	t_q("ALTER TABLE usage_logs RENAME TO usage_logs_away", 0, NULL);
+	w = bill_writer_start(l, &wc);
+	T_OK(bill_writer_push(w, t_ev(uid, kid, gid, aid, "inst-retry", 1)));
+	/* Await the failure the writer reports (no fixed sleep). */
+	until = now_mono_ms() + 10000;
+	while (bill_writer_last(w) == 0 && now_mono_ms() < until)
+		usleep(2000);
+	T_ASSERT(bill_writer_last(w) != 0);
+	T_EQ_INT(bill_writer_applied(w), 0);
+	t_q("ALTER TABLE usage_logs_away RENAME TO usage_logs", 0, NULL);
+	until = now_mono_ms() + 10000;
+	while (bill_writer_applied(w) == 0 && now_mono_ms() < until)
+		usleep(2000);
+	T_EQ_INT(bill_writer_applied(w), 1);
+	T_EQ_INT(bill_writer_last(w), 0);
+	bill_writer_stop(w, now_mono_ms() + 5000);
+	T_EQ_STR(t_q1("SELECT count(*) || ' ' || (7 - (SELECT balance FROM"
+	              " users WHERE id = $1::bigint))::text FROM usage_logs"
+	              " WHERE user_id = $1::bigint",
+	             uid),
+	    "1 0.0113400000");
+	T_EQ_INT(bill_ledger_committed(l, "inst-retry"), 1);
+	bill_ledger_free(l);
+}
+
+/* Last: drop the database. */
+static void
+test_teardown(void)
+{
+	char sql[128];
+
+	t_setup();
+	pg_release(DB);
+	pg_pool_free(POOL);
+	rds_pool_free(RDS);
+	bill_prices_free(PRICES);
+	POOL = NULL;
+	snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s WITH (FORCE)",
+	    T_DBNAME);
+	t_admin(sql);
+}
+
+T_MAIN(T_CASE(test_one_event), T_CASE(test_duplicate), T_CASE(test_two_users),
+    T_CASE(test_subscription), T_CASE(test_dead_letter),
+    T_CASE(test_fk_fallback), T_CASE(test_cursor), T_CASE(test_cursor_pure),
+    T_CASE(test_simple), T_CASE(test_writer), T_CASE(test_writer_retry),
+    T_CASE(test_teardown))
