@@ -73,8 +73,7 @@ bool bill_data_error(int rv);
  * letters, cursors; then the Redis cache.  Adds to *res on commit.
  * -ERR_x after a rollback.
  */
-int bill_tx_run(struct bill_ledger *l, struct pg_conn *c,
-    struct bill_item **it, size_t n, struct bill_ledger_result *res)
-    WARN_UNUSED;
+int bill_tx_run(struct bill_ledger *l, struct pg_conn *c, struct bill_item **it,
+    size_t n, struct bill_ledger_result *res) WARN_UNUSED;
 
 #endif /* BILL_LEDGER_INT_H */
