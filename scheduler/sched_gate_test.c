@@ -210,22 +210,24 @@ test_key_expired_and_quota(void)
 	t_upd("UPDATE api_keys SET expires_at = now() - interval '1 second'"
 	      " WHERE id = $1::bigint",
 	    kid);
-	t_deny(h, PROTO_ACQ_FORBIDDEN, "permission_error", "API key has expired");
+	t_deny(
+	    h, PROTO_ACQ_FORBIDDEN, "permission_error", "API key has expired");
 	/* An expired key with zero balance is still "expired" first. */
 	t_upd("UPDATE users SET balance = 0 WHERE id = $1::bigint", uid);
-	t_deny(h, PROTO_ACQ_FORBIDDEN, "permission_error", "API key has expired");
+	t_deny(
+	    h, PROTO_ACQ_FORBIDDEN, "permission_error", "API key has expired");
 	t_upd("UPDATE users SET balance = 10 WHERE id = $1::bigint", uid);
 
 	kid2 = t_key(uid, gid, h2);
 	t_upd("UPDATE api_keys SET quota_usd = 2, quota_used_usd = 2"
 	      " WHERE id = $1::bigint",
 	    kid2);
-	t_deny(h2, PROTO_ACQ_QUOTA, "rate_limit_error",
-	    "API_KEY_QUOTA_EXHAUSTED");
+	t_deny(
+	    h2, PROTO_ACQ_QUOTA, "rate_limit_error", "API_KEY_QUOTA_EXHAUSTED");
 	/* Quota before balance: both spent, the quota speaks. */
 	t_upd("UPDATE users SET balance = 0 WHERE id = $1::bigint", uid);
-	t_deny(h2, PROTO_ACQ_QUOTA, "rate_limit_error",
-	    "API_KEY_QUOTA_EXHAUSTED");
+	t_deny(
+	    h2, PROTO_ACQ_QUOTA, "rate_limit_error", "API_KEY_QUOTA_EXHAUSTED");
 	t_upd("UPDATE users SET balance = 10 WHERE id = $1::bigint", uid);
 	t_upd("UPDATE api_keys SET quota_used_usd = 1.9999999999"
 	      " WHERE id = $1::bigint",
@@ -235,8 +237,8 @@ test_key_expired_and_quota(void)
 	    kid2);
 	t_deny(h2, PROTO_ACQ_QUOTA, "rate_limit_error", "quota");
 	/* No quota (NULL) and a zero quota are no limit. */
-	t_upd("UPDATE api_keys SET quota_usd = NULL WHERE id = $1::bigint",
-	    kid2);
+	t_upd(
+	    "UPDATE api_keys SET quota_usd = NULL WHERE id = $1::bigint", kid2);
 	t_ok(h2);
 	t_upd("UPDATE api_keys SET quota_usd = 0 WHERE id = $1::bigint", kid2);
 	t_ok(h2);
@@ -256,8 +258,8 @@ test_subscription_state(void)
 	    "No active subscription");
 	sub = t_sub(uid, gid, "suspended", 3600);
 	T_ASSERT(sched_keys_invalidate(S.keys, "user", uid) >= 1);
-	t_deny(h, PROTO_ACQ_BALANCE, "subscription_error",
-	    "SUBSCRIPTION_INVALID");
+	t_deny(
+	    h, PROTO_ACQ_BALANCE, "subscription_error", "SUBSCRIPTION_INVALID");
 	t_upd("UPDATE user_subscriptions SET status = 'active'"
 	      " WHERE id = $1::bigint",
 	    sub);
@@ -265,13 +267,13 @@ test_subscription_state(void)
 	t_upd("UPDATE user_subscriptions SET status = 'expired'"
 	      " WHERE id = $1::bigint",
 	    sub);
-	t_deny(h, PROTO_ACQ_BALANCE, "subscription_error",
-	    "SUBSCRIPTION_INVALID");
+	t_deny(
+	    h, PROTO_ACQ_BALANCE, "subscription_error", "SUBSCRIPTION_INVALID");
 	t_upd("UPDATE user_subscriptions SET status = 'active',"
 	      " expires_at = now() - interval '1 second' WHERE id = $1::bigint",
 	    sub);
-	t_deny(h, PROTO_ACQ_BALANCE, "subscription_error",
-	    "SUBSCRIPTION_INVALID");
+	t_deny(
+	    h, PROTO_ACQ_BALANCE, "subscription_error", "SUBSCRIPTION_INVALID");
 }
 
 /* Sets group gid's limits and subscription sub's usage and starts. */
@@ -311,8 +313,8 @@ test_windows(void)
 	    " monthly_window_start = now() - interval '1 hour'");
 	t_deny(h, PROTO_ACQ_QUOTA, "rate_limit_error", "DAILY_LIMIT_EXCEEDED");
 	/* One 1e-10 under the limit: served (it may cross it). */
-	t_windows(gid, "daily_limit_usd = 10", sub,
-	    "daily_usage_usd = 9.9999999999");
+	t_windows(
+	    gid, "daily_limit_usd = 10", sub, "daily_usage_usd = 9.9999999999");
 	t_ok(h);
 	t_windows(gid, "daily_limit_usd = 10", sub,
 	    "weekly_usage_usd = 50.5, daily_usage_usd = 0");
@@ -432,8 +434,8 @@ test_cache_lifetime(void)
 	t_upd("UPDATE users SET balance = 0.5, concurrency = 7"
 	      " WHERE id = $1::bigint",
 	    uid);
-	t_upd("UPDATE users SET status = 'disabled' WHERE id = $1::bigint",
-	    uid);
+	t_upd(
+	    "UPDATE users SET status = 'disabled' WHERE id = $1::bigint", uid);
 	t_deny(h, PROTO_ACQ_BALANCE, "billing_error", "Insufficient");
 	t_sleep_ms(1100); /* wall-clock time passing is the point */
 	/* Served: the balance was re-read, the user's status was not. */
