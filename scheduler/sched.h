@@ -10,7 +10,9 @@
  *
  *   SCHED_ACQUIRE_REQ  resolve the API key (sched_keys.c: an in-memory
  *                      cache with TTL, dropped on config-changed events),
- *                      check key, user, group, balance or subscription,
+ *                      check key, user, group, key quota, balance or
+ *                      subscription and its windows (the money part of
+ *                      the cache lives balance_cache_ttl only),
  *                      list the group's schedulable accounts that serve
  *                      the model (sched_acct.c), and hold one user, one
  *                      API-key and one account slot in a single Lua trip
