@@ -346,27 +346,51 @@ gw_err_extract_key(gw_err_lookup_fn *hdr, void *hdr_arg,
 	return -ERR_MISSING;
 }
 
+/* The code a QUOTA refusal's message names. */
+static enum gw_err_code
+gw_err_quota(const char *m)
+{
+	if (strstr(m, "DAILY_LIMIT_EXCEEDED") != NULL)
+		return GW_E_DAILY_LIMIT_EXCEEDED;
+	if (strstr(m, "WEEKLY_LIMIT_EXCEEDED") != NULL)
+		return GW_E_WEEKLY_LIMIT_EXCEEDED;
+	if (strstr(m, "MONTHLY_LIMIT_EXCEEDED") != NULL)
+		return GW_E_MONTHLY_LIMIT_EXCEEDED;
+	if (strstr(m, "API_KEY_QUOTA_EXHAUSTED") != NULL)
+		return GW_E_API_KEY_QUOTA_EXHAUSTED;
+	return GW_E_USAGE_LIMIT_EXCEEDED;
+}
+
 enum gw_err_code
 gw_err_from_refusal(int outcome, const char *message)
 {
 	const char *m = message != NULL ? message : "";
+	bool        key_expired;
 
+	key_expired = strncmp(m, "API key", 7) == 0 && strstr(m, "expired");
 	switch (outcome) {
 	case PROTO_ACQ_AUTH:
 		if (strstr(m, "User not found") != NULL)
 			return GW_E_USER_NOT_FOUND;
 		if (strncmp(m, "User", 4) == 0)
 			return GW_E_USER_INACTIVE;
-		if (strstr(m, "disabled") != NULL ||
-		    strstr(m, "expired") != NULL)
+		if (key_expired)
+			return GW_E_API_KEY_EXPIRED;
+		if (strstr(m, "disabled") != NULL)
 			return GW_E_API_KEY_DISABLED;
 		return GW_E_INVALID_API_KEY;
 	case PROTO_ACQ_FORBIDDEN:
+		if (key_expired)
+			return GW_E_API_KEY_EXPIRED;
 		return GW_E_SUBSCRIPTION_INVALID;
 	case PROTO_ACQ_BALANCE:
+		if (strstr(m, "SUBSCRIPTION_INVALID") != NULL)
+			return GW_E_SUBSCRIPTION_INVALID;
 		return strstr(m, "subscription") != NULL
 		    ? GW_E_SUBSCRIPTION_NOT_FOUND
 		    : GW_E_INSUFFICIENT_BALANCE;
+	case PROTO_ACQ_QUOTA:
+		return gw_err_quota(m);
 	case PROTO_ACQ_BUSY:
 		if (strstr(m, "for API key") != NULL)
 			return GW_E_CONCURRENCY_KEY;

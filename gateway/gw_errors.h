@@ -59,6 +59,9 @@ int gw_err_sse_event(
 	X(INVALID_API_KEY, 401, "authentication_error", "Invalid API key")      \
 	X(API_KEY_DISABLED, 401, "authentication_error",                        \
 	    "API key is disabled")                                              \
+	X(API_KEY_EXPIRED, 403, "permission_error", "API key has expired")      \
+	X(API_KEY_QUOTA_EXHAUSTED, 429, "rate_limit_error",                     \
+	    "API key quota exhausted (API_KEY_QUOTA_EXHAUSTED)")                \
 	X(USER_NOT_FOUND, 401, "authentication_error", "User not found")        \
 	X(USER_INACTIVE, 401, "authentication_error", "User is not active")     \
 	X(SUBSCRIPTION_NOT_FOUND, 403, "subscription_error",                    \
@@ -69,6 +72,12 @@ int gw_err_sse_event(
 	    "Insufficient account balance")                                     \
 	X(USAGE_LIMIT_EXCEEDED, 429, "rate_limit_error",                        \
 	    "Usage limit exceeded")                                             \
+	X(DAILY_LIMIT_EXCEEDED, 429, "rate_limit_error",                        \
+	    "Daily usage limit exceeded (DAILY_LIMIT_EXCEEDED)")                \
+	X(WEEKLY_LIMIT_EXCEEDED, 429, "rate_limit_error",                       \
+	    "Weekly usage limit exceeded (WEEKLY_LIMIT_EXCEEDED)")              \
+	X(MONTHLY_LIMIT_EXCEEDED, 429, "rate_limit_error",                      \
+	    "Monthly usage limit exceeded (MONTHLY_LIMIT_EXCEEDED)")            \
 	X(CONCURRENCY_LIMIT, 429, "rate_limit_error",                           \
 	    "Concurrency limit exceeded, please retry later")                   \
 	X(CONCURRENCY_USER, 429, "rate_limit_error",                            \
@@ -179,8 +188,11 @@ void gw_err_classify_auth(
 /*
  * The client error for a scheduler refusal: outcome is an enum
  * proto_acquire_outcome, message the scheduler's err_message (which tells
- * the authentication cases apart).  NO_ACCOUNT gives NO_ACCOUNTS; a caller
- * that failed over may prefer its last upstream error.
+ * the authentication cases apart, and for QUOTA carries the code:
+ * DAILY_/WEEKLY_/MONTHLY_LIMIT_EXCEEDED, API_KEY_QUOTA_EXHAUSTED).  An
+ * expired key is 403 whether it comes as AUTH (older schedulers) or
+ * FORBIDDEN.  NO_ACCOUNT gives NO_ACCOUNTS; a caller that failed over may
+ * prefer its last upstream error.
  */
 enum gw_err_code gw_err_from_refusal(int outcome, const char *message);
 

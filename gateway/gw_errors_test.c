@@ -364,8 +364,68 @@ test_refusal(void)
 	T_ASSERT(strstr(e->message, "for API key") != NULL);
 }
 
+/* One refusal of the money gate: its code, status, type and message. */
+static void
+t_money(int outcome, const char *msg, enum gw_err_code want, int status,
+    const char *type, const char *text)
+{
+	const struct gw_err_info *e;
+
+	T_EQ_INT(gw_err_from_refusal(outcome, msg), want);
+	e = gw_err_info(want);
+	T_EQ_INT(e->status, status);
+	T_EQ_STR(e->type, type);
+	T_ASSERT(strstr(e->message, text) != NULL);
+}
+
+/* The money gate's refusals (sched_acquire.c's messages). */
+static void
+test_refusal_money(void)
+{
+	t_money(PROTO_ACQ_FORBIDDEN, "API key has expired",
+	    GW_E_API_KEY_EXPIRED, 403, "permission_error",
+	    "API key has expired");
+	/* An older scheduler said it as AUTH: now 403 as well. */
+	t_money(PROTO_ACQ_AUTH, "API key expired", GW_E_API_KEY_EXPIRED, 403,
+	    "permission_error", "expired");
+	t_money(PROTO_ACQ_AUTH, "API key disabled", GW_E_API_KEY_DISABLED, 401,
+	    "authentication_error", "disabled");
+	t_money(PROTO_ACQ_AUTH, "User account disabled", GW_E_USER_INACTIVE,
+	    401, "authentication_error", "not active");
+	t_money(PROTO_ACQ_FORBIDDEN, "API key group disabled",
+	    GW_E_SUBSCRIPTION_INVALID, 403, "subscription_error", "invalid");
+	t_money(PROTO_ACQ_QUOTA,
+	    "API key quota exhausted (API_KEY_QUOTA_EXHAUSTED)",
+	    GW_E_API_KEY_QUOTA_EXHAUSTED, 429, "rate_limit_error",
+	    "API_KEY_QUOTA_EXHAUSTED");
+	t_money(PROTO_ACQ_QUOTA,
+	    "Daily usage limit exceeded (DAILY_LIMIT_EXCEEDED)",
+	    GW_E_DAILY_LIMIT_EXCEEDED, 429, "rate_limit_error",
+	    "DAILY_LIMIT_EXCEEDED");
+	t_money(PROTO_ACQ_QUOTA,
+	    "Weekly usage limit exceeded (WEEKLY_LIMIT_EXCEEDED)",
+	    GW_E_WEEKLY_LIMIT_EXCEEDED, 429, "rate_limit_error",
+	    "WEEKLY_LIMIT_EXCEEDED");
+	t_money(PROTO_ACQ_QUOTA,
+	    "Monthly usage limit exceeded (MONTHLY_LIMIT_EXCEEDED)",
+	    GW_E_MONTHLY_LIMIT_EXCEEDED, 429, "rate_limit_error",
+	    "MONTHLY_LIMIT_EXCEEDED");
+	t_money(PROTO_ACQ_QUOTA, NULL, GW_E_USAGE_LIMIT_EXCEEDED, 429,
+	    "rate_limit_error", "Usage limit exceeded");
+	t_money(PROTO_ACQ_BALANCE, "Insufficient account balance",
+	    GW_E_INSUFFICIENT_BALANCE, 403, "billing_error",
+	    "Insufficient account balance");
+	t_money(PROTO_ACQ_BALANCE, "No active subscription for this group",
+	    GW_E_SUBSCRIPTION_NOT_FOUND, 403, "subscription_error",
+	    "No active subscription");
+	t_money(PROTO_ACQ_BALANCE,
+	    "Subscription is invalid or expired (SUBSCRIPTION_INVALID)",
+	    GW_E_SUBSCRIPTION_INVALID, 403, "subscription_error",
+	    "invalid or expired");
+}
+
 T_MAIN(T_CASE(test_envelope_escaped), T_CASE(test_envelope_cap),
     T_CASE(test_sse_event), T_CASE(test_table), T_CASE(test_type_for_status),
     T_CASE(test_map_upstream), T_CASE(test_failover), T_CASE(test_classify),
     T_CASE(test_key_order), T_CASE(test_key_bearer_forms),
-    T_CASE(test_key_too_long), T_CASE(test_refusal))
+    T_CASE(test_key_too_long), T_CASE(test_refusal), T_CASE(test_refusal_money))

@@ -140,11 +140,15 @@ enum proto_acquire_outcome {
 	PROTO_ACQ_OK = 0,
 	PROTO_ACQ_AUTH = 1,       /* unknown, disabled or expired key */
 	PROTO_ACQ_FORBIDDEN = 2,  /* ip rule, group, model not allowed */
-	PROTO_ACQ_BALANCE = 3,    /* balance, quota or subscription spent */
+	PROTO_ACQ_BALANCE = 3,    /* balance <= 0, no valid subscription */
 	PROTO_ACQ_NO_ACCOUNT = 4, /* no schedulable account */
 	PROTO_ACQ_BUSY = 5,       /* concurrency full: wait and ask again */
 	PROTO_ACQ_INTERNAL = 6,
-	PROTO_ACQ_QUEUE_FULL = 7 /* too many requests already waiting */
+	PROTO_ACQ_QUEUE_FULL = 7, /* too many requests already waiting */
+	PROTO_ACQ_QUOTA = 8       /* a spending limit is used up: the key's
+	                             quota or a subscription window (429; the
+	                             message names the code, e.g.
+	                             DAILY_LIMIT_EXCEEDED) */
 };
 
 /*

@@ -10,7 +10,9 @@
  *
  *   SCHED_ACQUIRE_REQ  resolve the API key (sched_keys.c: an in-memory
  *                      cache with TTL, dropped on config-changed events),
- *                      check key, user, group, balance or subscription,
+ *                      check key, user, group, key quota, balance or
+ *                      subscription and its windows (the money part of
+ *                      the cache lives balance_cache_ttl only),
  *                      list the group's schedulable accounts that serve
  *                      the model (sched_acct.c), and hold one user, one
  *                      API-key and one account slot in a single Lua trip
@@ -74,6 +76,12 @@
 	    "settings will override it once settings reach the scheduler.")    \
 	X(key_cache_ttl, CFG_DUR, "30s", 0, 3600000, NULL, 0,                  \
 	    "How long a resolved API key is cached (0: no cache).")            \
+	X(balance_cache_ttl, CFG_DUR, "2s", 0, 60000, NULL, 0,                 \
+	    "How long the money part of a cached API key (balance > 0, key "   \
+	    "quota, subscription windows) is trusted before one query by "     \
+	    "primary keys reads it again (0: every acquire reads it). A "      \
+	    "safety net under billing's config-changed events, which drop "    \
+	    "the entry at once.")                                              \
 	X(key_cache_neg_ttl, CFG_DUR, "5s", 0, 600000, NULL, 0,                \
 	    "How long an unknown API key is remembered as unknown.")           \
 	X(key_cache_size, CFG_INT, "16384", 4, 16777216, NULL, 0,              \
@@ -209,6 +217,20 @@ struct sched_key {
 	int64_t rate_micro;     /* rate_multiplier * 1e6, exact */
 	int64_t sub_id;         /* active subscription, 0: none */
 	int64_t sub_expires_ms; /* of sub_id */
+	/*
+	 * The money part, computed by PostgreSQL (exact numeric comparisons,
+	 * never C floating point) and re-read every balance_cache_ttl by
+	 * sched_keys_money().  A limit that is NULL or 0 is no limit (as in
+	 * the original); a window whose start is NULL (not activated) or
+	 * older than its period (24 h, 7 d, 30 d) counts as unused.
+	 */
+	int64_t sub_row_id;    /* the live subscription row, valid or not */
+	bool    sub_invalid;   /* that row is expired, suspended or future */
+	bool    quota_spent;   /* quota_usd > 0 AND quota_used >= quota */
+	bool    daily_spent;   /* daily_usage_usd >= daily_limit_usd */
+	bool    weekly_spent;  /* weekly_usage_usd >= weekly_limit_usd */
+	bool    monthly_spent; /* monthly_usage_usd >= monthly_limit_usd */
+	int64_t money_ms;      /* when the money part was read */
 };
 
 /*
@@ -228,20 +250,53 @@ void sched_keys_put(struct sched_keycache *kc, const char *hash, int64_t now_ms,
     int64_t ttl_ms, const struct sched_key *k);
 
 /*
- * A configuration change: kind "api_key"/"key", "user" or "group" with
- * entity id drops the entries naming that id (an api_key change also
- * drops the negative entries, since a new key may now exist); id 0 or any
- * other kind (account changes excepted: accounts are not cached) drops
- * everything.  Returns the number of entries dropped.
+ * A configuration change: kind "api_key"/"key", "user", "group" or
+ * "subscription" with entity id drops the entries naming that id (an
+ * api_key change also drops the negative entries, since a new key may now
+ * exist); id 0 or any other kind (account changes excepted: accounts are
+ * not cached) drops everything.  Billing announces a balance reaching
+ * zero as "user", a spent window as "subscription" (or "user") and a
+ * spent key quota as "api_key".  Any invalidation also bumps the cache's
+ * generation, so an answer read from the database while it happened is
+ * used once but never cached (sched_keys_resolve()): the next acquire
+ * reads the database again.  Returns the number of entries dropped.
  */
 size_t sched_keys_invalidate(
     struct sched_keycache *kc, const char *kind, int64_t id);
 
+/* The generation: bumped by every sched_keys_invalidate(). */
+uint64_t sched_keys_gen(struct sched_keycache *kc);
+
+/*
+ * sched_keys_put() unless the generation moved past gen (an invalidation
+ * came while *k was being read): then nothing is stored.
+ */
+void sched_keys_put_gen(struct sched_keycache *kc, const char *hash,
+    int64_t now_ms, int64_t ttl_ms, const struct sched_key *k, uint64_t gen);
+
+/*
+ * Replaces the money part (balance_positive, the subscription's id,
+ * expiry and validity, the *_spent flags, money_ms) of hash's live entry with
+ * k's, if it still holds key k->key_id and the generation is still gen; the
+ * entry keeps its expiry.
+ */
+void sched_keys_put_money(struct sched_keycache *kc, const char *hash,
+    const struct sched_key *k, uint64_t gen);
+
+/*
+ * Re-reads the money part of *k (found) with one query by primary keys
+ * (user, key, subscription row) and stamps money_ms = now_ms.  0 or the
+ * database error (*k untouched).
+ */
+int sched_keys_money(
+    struct pg_conn *conn, struct sched_key *k, int64_t now_ms) WARN_UNUSED;
+
 /*
  * Resolves hash through the cache, or with one query on conn (borrowed)
  * whose answer is then cached (positive key_cache_ttl, negative
- * key_cache_neg_ttl).  0 with *out filled (found may be false), or the
- * database error.
+ * key_cache_neg_ttl).  A cached positive entry whose money part is older
+ * than balance_cache_ttl gets it re-read (sched_keys_money()) first.
+ * 0 with *out filled (found may be false), or the database error.
  */
 int sched_keys_resolve(struct sched *s, struct pg_conn *conn, const char *hash,
     struct sched_key *out) WARN_UNUSED;

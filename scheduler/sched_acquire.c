@@ -42,19 +42,38 @@ sched_internal(struct proto_sched_acquire_rep *rep)
 	    "Internal error, please retry later");
 }
 
-/* Key, user, group and balance checks; true when the request may go on. */
+/*
+ * Key, user, group and money checks; true when the request may go on.
+ * The order and the outcomes (the gateway turns them into the protocol's
+ * errors, gw_err_from_refusal()):
+ *
+ *   unknown, disabled key; missing, disabled user   AUTH        401
+ *   expired key                                      FORBIDDEN   403
+ *   missing, disabled group                          FORBIDDEN   403
+ *   key quota spent                                  QUOTA       429
+ *   subscription group: no subscription              BALANCE     403
+ *                       expired, suspended one       BALANCE     403
+ *                       a window spent               QUOTA       429
+ *   standard group: balance <= 0                     BALANCE     403
+ *
+ * A QUOTA message carries its code (DAILY_LIMIT_EXCEEDED...), which is
+ * how the gateway tells them apart.  The request that crosses a limit is
+ * served (the check is usage >= limit before it), then charged in full.
+ */
 static bool
 sched_eligible(
     const struct sched_key *k, int64_t now, struct proto_sched_acquire_rep *rep)
 {
 	const char *auth = "authentication_error";
+	const char *rate = "rate_limit_error";
 
 	if (!k->found)
 		sched_deny(rep, PROTO_ACQ_AUTH, auth, "Invalid API key");
 	else if (!k->key_active)
 		sched_deny(rep, PROTO_ACQ_AUTH, auth, "API key disabled");
 	else if (k->key_expires_ms != 0 && k->key_expires_ms <= now)
-		sched_deny(rep, PROTO_ACQ_AUTH, auth, "API key expired");
+		sched_deny(rep, PROTO_ACQ_FORBIDDEN, "permission_error",
+		    "API key has expired");
 	else if (!k->user_found)
 		sched_deny(rep, PROTO_ACQ_AUTH, auth, "User not found");
 	else if (!k->user_active)
@@ -65,10 +84,25 @@ sched_eligible(
 	else if (!k->group_active)
 		sched_deny(rep, PROTO_ACQ_FORBIDDEN, "permission_error",
 		    "API key group disabled");
-	else if (k->group_subscription &&
-	    (k->sub_id == 0 || k->sub_expires_ms <= now))
-		sched_deny(rep, PROTO_ACQ_BALANCE, "billing_error",
+	else if (k->quota_spent)
+		sched_deny(rep, PROTO_ACQ_QUOTA, rate,
+		    "API key quota exhausted (API_KEY_QUOTA_EXHAUSTED)");
+	else if (k->group_subscription && k->sub_id == 0 && !k->sub_invalid)
+		sched_deny(rep, PROTO_ACQ_BALANCE, "subscription_error",
 		    "No active subscription for this group");
+	else if (k->group_subscription &&
+	    (k->sub_invalid || k->sub_expires_ms <= now))
+		sched_deny(rep, PROTO_ACQ_BALANCE, "subscription_error",
+		    "Subscription is invalid or expired (SUBSCRIPTION_INVALID)");
+	else if (k->group_subscription && k->daily_spent)
+		sched_deny(rep, PROTO_ACQ_QUOTA, rate,
+		    "Daily usage limit exceeded (DAILY_LIMIT_EXCEEDED)");
+	else if (k->group_subscription && k->weekly_spent)
+		sched_deny(rep, PROTO_ACQ_QUOTA, rate,
+		    "Weekly usage limit exceeded (WEEKLY_LIMIT_EXCEEDED)");
+	else if (k->group_subscription && k->monthly_spent)
+		sched_deny(rep, PROTO_ACQ_QUOTA, rate,
+		    "Monthly usage limit exceeded (MONTHLY_LIMIT_EXCEEDED)");
 	else if (!k->group_subscription && !k->balance_positive)
 		sched_deny(rep, PROTO_ACQ_BALANCE, "billing_error",
 		    "Insufficient account balance");

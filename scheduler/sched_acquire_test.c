@@ -325,7 +325,8 @@ test_auth(void)
 	t_sql1("UPDATE api_keys SET expires_at = now() - interval '1 s'"
 	       " WHERE id = $1::bigint",
 	    kid);
-	t_expect(&(struct t_acq){h, NULL, NULL, 0}, PROTO_ACQ_AUTH, NULL);
+	t_expect(&(struct t_acq){h, NULL, NULL, 0}, PROTO_ACQ_FORBIDDEN,
+	    "permission_error");
 
 	/* A disabled user: cached as active until the change is announced. */
 	t_key(uid, gid, h2);
@@ -367,7 +368,7 @@ test_balance(void)
 	t_account(gid, "anthropic", "apikey", "{\"api_key\":\"k\"}", 3, 1);
 	t_key(uid, gid, h);
 	t_expect(&(struct t_acq){h, NULL, NULL, 0}, PROTO_ACQ_BALANCE,
-	    "billing_error");
+	    "subscription_error");
 	{
 		char        u[24], g[24];
 		const char *p[2] = {u, g};

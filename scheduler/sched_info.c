@@ -18,9 +18,9 @@
  * "usage" reads the balance and the subscription counters live, never
  * from the cache, and hands them on as PostgreSQL's exact decimal text.
  * For a subscription, remaining is the least of (limit - usage) over the
- * daily, weekly and monthly limits that are set, a window whose period
- * has run out counting as unused; "0" once any is exhausted, "-1" when
- * none is set.
+ * daily, weekly and monthly limits that are set (above zero), a window
+ * not yet activated or whose period has run out counting as unused; "0"
+ * once any is exhausted, "-1" when none is set.
  */
 #include <jansson.h>
 #include <stdio.h>
@@ -77,7 +77,8 @@ sched_info_eligible(
 	else if (!k->key_active)
 		sched_info_deny(rep, PROTO_ACQ_AUTH, auth, "API key disabled");
 	else if (k->key_expires_ms != 0 && k->key_expires_ms <= now)
-		sched_info_deny(rep, PROTO_ACQ_AUTH, auth, "API key expired");
+		sched_info_deny(rep, PROTO_ACQ_FORBIDDEN, "permission_error",
+		    "API key has expired");
 	else if (!k->user_found)
 		sched_info_deny(rep, PROTO_ACQ_AUTH, auth, "User not found");
 	else if (!k->user_active)
@@ -182,6 +183,17 @@ sched_info_models(struct sched *s, const struct sched_cand *c, size_t n,
 /* ---- usage ------------------------------------------------------------ */
 
 /*
+ * What is left of window w: NULL without a limit (NULL or 0, as the
+ * acquire's gate reads it), the whole limit when the window is not
+ * activated (NULL start) or its period (exact hours) has run out.
+ */
+#define SCHED_INFO_LEFT(w, hours)                                       \
+	"CASE WHEN g." w "_limit_usd > 0 THEN g." w "_limit_usd - CASE" \
+	" WHEN s." w "_window_start IS NULL OR s." w "_window_start"    \
+	" <= now() - interval '" hours " hours' THEN 0"                 \
+	" ELSE s." w "_usage_usd END END"
+
+/*
  * $1 group, $2 user, $3 subscription (0: none).  Columns: group name,
  * balance, and the subscription's remaining (NULL without a live row).
  */
@@ -189,17 +201,17 @@ static const char sched_info_usage_sql[] =
     "SELECT g.name, u.balance::text,"
     " CASE WHEN s.id IS NULL THEN NULL ELSE coalesce(("
     "  SELECT min(greatest(r, 0))::text FROM (VALUES"
-    "  (g.daily_limit_usd - CASE WHEN s.daily_window_start"
-    "   + interval '1 day' <= now() THEN 0 ELSE s.daily_usage_usd END),"
-    "  (g.weekly_limit_usd - CASE WHEN s.weekly_window_start"
-    "   + interval '7 days' <= now() THEN 0 ELSE s.weekly_usage_usd END),"
-    "  (g.monthly_limit_usd - CASE WHEN s.monthly_window_start"
-    "   + interval '30 days' <= now() THEN 0 ELSE s.monthly_usage_usd END)"
-    "  ) v(r) WHERE r IS NOT NULL), '-1') END"
-    " FROM groups g JOIN users u ON u.id = $2::bigint"
-    " LEFT JOIN user_subscriptions s ON s.id = $3::bigint"
-    "  AND s.deleted_at IS NULL AND s.status = 'active'"
-    " WHERE g.id = $1::bigint";
+    "  (" SCHED_INFO_LEFT("daily",
+        "24") "),"
+              "  (" SCHED_INFO_LEFT("weekly",
+                  "168") "),"
+                         "  (" SCHED_INFO_LEFT("monthly",
+                             "720") ")"
+                                    "  ) v(r) WHERE r IS NOT NULL), '-1') END"
+                                    " FROM groups g JOIN users u ON u.id = $2::bigint"
+                                    " LEFT JOIN user_subscriptions s ON s.id = $3::bigint"
+                                    "  AND s.deleted_at IS NULL AND s.status = 'active'"
+                                    " WHERE g.id = $1::bigint";
 
 static void
 sched_info_usage(struct pg_conn *conn, const struct sched_key *k,
