@@ -332,6 +332,31 @@ int sched_acct_open(struct sched *s, const struct sched_cand *c, uint8_t **pt,
     size_t *ptlen) WARN_UNUSED;
 
 /*
+ * How a query other than the candidate list reads an account's proxy:
+ * select SCHED_PROXY_COLS (in this order, as the candidate query does)
+ * from "accounts a" joined with SCHED_PROXY_JOIN, so that a disabled or
+ * deleted proxy reads as NULL columns while a.proxy_id is still set:
+ * such an account must not connect at all, never directly.
+ */
+#define SCHED_PROXY_COLS \
+	"p.id, p.protocol, p.host, p.port, p.username, p.password_enc"
+#define SCHED_PROXY_JOIN                                                     \
+	" LEFT JOIN proxies p ON p.id = a.proxy_id AND p.deleted_at IS NULL" \
+	" AND p.status = 'active'"
+
+/*
+ * Writes the proxy URL of account aid, whose SCHED_PROXY_COLS start at
+ * column col of row of res (borrowed), into out (cap bytes): "" when
+ * those columns are NULL, else as sched_proxy_url() makes it with the
+ * decrypted password.  -ERR_CRYPTO when the password does not open,
+ * -ERR_INVAL or -ERR_TOOBIG when no URL can be made (logged with the
+ * account and proxy ids); out is then zeroed.  out holds a secret: keep
+ * it out of logs and wipe it after use.
+ */
+int sched_acct_proxy_url(struct sched *s, int64_t aid, const PGresult *res,
+    int row, int col, char *out, size_t cap) WARN_UNUSED;
+
+/*
  * Decrypts candidate c's credentials and, when the account serves model,
  * fills rep's credential ({"type":"apikey","api_key":...} or
  * {"type":"oauth","access_token":...}), base_url, upstream_model and

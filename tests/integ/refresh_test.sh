@@ -9,7 +9,10 @@
 #    several more intervals;
 #  - an account whose refresh token the fake refuses (invalid_grant) is
 #    put in 'error' with the reason, after one attempt only;
-#  - no token appears in a scheduler log.
+#  - an account with a proxy (tests/tools/fakeproxy, HTTP with
+#    credentials) is refreshed through that proxy; one whose proxy is
+#    disabled is not refreshed at all (never directly) and not marked;
+#  - no token and no proxy password appears in a log.
 # Ports: gateway BASE, health listeners BASE+11 (gateway), BASE+12 and
 # BASE+13 (the two schedulers).
 . "$(dirname "$0")/lib.sh"
@@ -91,6 +94,23 @@ t_check "oauth account with a refused refresh token" oauth_add acc-bad "$RT_BAD"
 KEY=$($CTL --json key add --user rich@example.com --group claude |
 	python3 -c 'import json,sys; print(json.load(sys.stdin)["key"])')
 t_check "key created" test -n "$KEY"
+
+# A fake proxy with credentials; acc-px uses it, acc-off a disabled one.
+PPW="p:w@d/$RANDOM"
+"$BIN/fakeproxy" --listen 127.0.0.1:0 --user pu --pass "$PPW" >"$T_TMP/fpx.out" 2>"$T_TMP/fpx.log" &
+PID[fpx]=$!
+t_check "fake proxy starts" t_wait 10 grep -q '^listening ' "$T_TMP/fpx.out"
+PP=$(awk '/^listening/ {split($2, a, ":"); print a[2]; exit}' "$T_TMP/fpx.out")
+pstat() { curl -fsS -m 3 "http://127.0.0.1:$PP/_proxy/stats" | python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
+t_check "proxy add" $CTL proxy add --name px --protocol http --host 127.0.0.1 --port "$PP" --username pu --password "$PPW"
+t_check "proxy add (to be disabled)" $CTL proxy add --name px-off --protocol http --host 127.0.0.1 --port "$PP" --username pu --password "$PPW"
+sql "UPDATE proxies SET status = 'disabled' WHERE name = 'px-off'" >/dev/null
+RT_PX=rt-px-$$
+RT_OFF=rt-off-$$
+t_check "oauth account behind the proxy" oauth_add acc-px "$RT_PX" 600 --proxy px
+t_check "oauth account behind a disabled proxy" oauth_add acc-off "$RT_OFF" 600 --proxy px-off
+PX_MD5=$(creds_md5 acc-px)
+OFF_MD5=$(creds_md5 acc-off)
 # The exchange of acc-one takes 1.5 s: longer than a scan period, so the
 # second replica scans while the first one holds the lock.
 t_check "fake: slow token exchange for acc-one" fake_key "$RT_ONE" slow-first-byte=1500
@@ -118,7 +138,8 @@ t_eq "acc-one: the fake saw exactly one refresh" 1 "$(refreshes "$RT_ONE")"
 t_check "both replicas scanned while the lock was held" \
 	grep -q '"ev":"sched.token_refresh_locked"' "$T_TMP/sched_a.log" "$T_TMP/sched_b.log"
 t_eq "acc-one stays active" "active|" "$(status_of acc-one)"
-n=$(grep -c '"ev":"sched.token_refreshed"' "$T_TMP/sched_a.log" "$T_TMP/sched_b.log" | awk -F: '{s += $2} END {print s}')
+ONE_ID=$(sql "SELECT id FROM accounts WHERE name = 'acc-one'")
+n=$(cat "$T_TMP/sched_a.log" "$T_TMP/sched_b.log" | grep -c "\"ev\":\"sched.token_refreshed\".*\"account\":$ONE_ID,")
 t_eq "one replica logged the refresh" 1 "$n"
 
 # --- the new token is the one used ------------------------------------------
@@ -145,23 +166,38 @@ t_check "acc-bad marked 'error'" t_wait 10 bash -c "psql -qAt '$DB' -c \"SELECT 
 t_eq "acc-bad: the reason names invalid_grant" "error|Token refresh failed: invalid_grant HTTP 400" "$(status_of acc-bad)"
 t_eq "acc-bad: one attempt, no retry of a 4xx" 1 "$(refreshes "$RT_BAD")"
 
+# --- through the account's proxy ----------------------------------------------
+t_check "acc-px refreshed" \
+	t_wait 10 bash -c "[ \"\$(psql -qAt '$DB' -c \"SELECT md5(credentials_enc) FROM accounts WHERE name = 'acc-px'\")\" != '$PX_MD5' ]"
+t_eq "acc-px: the fake saw one refresh" 1 "$(refreshes "$RT_PX")"
+t_eq "acc-px: it went through the proxy" 1 "$(pstat 'd["by_kind"]["http"]')"
+t_eq "acc-px: the proxy accepted the credentials" 0 "$(pstat 'd["auth_failures"]')"
+t_eq "acc-px stays active" "active|" "$(status_of acc-px)"
+t_check "acc-off: the unusable proxy is logged" \
+	t_wait 5 grep -q '"ev":"sched.token_refresh_proxy_unusable"' "$T_TMP/sched_a.log" "$T_TMP/sched_b.log"
+t_eq "acc-off: never refreshed, not even directly" 0 "$(refreshes "$RT_OFF")"
+t_eq "acc-off: credentials untouched" "$OFF_MD5" "$(creds_md5 acc-off)"
+t_eq "acc-off: not marked" "active|" "$(status_of acc-off)"
+
 # --- nothing more happens during further intervals --------------------------
 ONE_MD5=$(creds_md5 acc-one)
 sleep 3.5 # wall-clock time must pass: three more scan periods
 t_eq "no second refresh of acc-one" 1 "$(refreshes "$RT_ONE")"
 t_eq "no further attempt for acc-bad" 1 "$(refreshes "$RT_BAD")"
 t_eq "acc-one's credentials unchanged since" "$ONE_MD5" "$(creds_md5 acc-one)"
+t_eq "no second refresh of acc-px" 1 "$(refreshes "$RT_PX")"
+t_eq "the proxy saw nothing more" 1 "$(pstat 'd["connections"]')"
 
 # --- secrets -------------------------------------------------------------------
-for f in sched_a sched_b gateway; do
-	if grep -qF -e "$RT_ONE" -e "$RT_BAD" -e "at-acc-" -e "sk-ant-o" "$T_TMP/$f.log"; then
-		t_bad "$f log holds a token"
+for f in sched_a sched_b gateway fpx; do
+	if grep -qF -e "$RT_ONE" -e "$RT_BAD" -e "$RT_PX" -e "$RT_OFF" -e "at-acc-" -e "sk-ant-o" -e "$PPW" "$T_TMP/$f.log"; then
+		t_bad "$f log holds a token or the proxy password"
 	else
-		t_ok "$f log holds no token"
+		t_ok "$f log holds no token and no proxy password"
 	fi
 done
 
-for s in gateway sched_a sched_b fakeup; do
+for s in gateway sched_a sched_b fpx fakeup; do
 	stop "$s"
 	t_eq "$s exits 0 on SIGTERM" 0 $?
 done
