@@ -67,8 +67,11 @@
 	    "Lifetime of a concurrency lease unless renewed.")                 \
 	X(sticky_ttl, CFG_DUR, "1h", 0, 604800000, NULL, 0,                    \
 	    "Lifetime of a session's account binding, refreshed on each hit "  \
-	    "(0: no sticky sessions). The admin-settable TTL of the webui "    \
-	    "settings will override it once settings reach the scheduler.")    \
+	    "(0: no sticky sessions). The default: the settings table's "      \
+	    "sticky_session_ttl_seconds overrides it (sched_settings.c).")     \
+	X(settings_reload_interval, CFG_DUR, "30s", 1000, 3600000, NULL, 0,    \
+	    "Period of the settings table reload, the fallback for a change "  \
+	    "no config-changed event announced.")                              \
 	X(key_cache_ttl, CFG_DUR, "30s", 0, 3600000, NULL, 0,                  \
 	    "How long a resolved API key is cached (0: no cache).")            \
 	X(key_cache_neg_ttl, CFG_DUR, "5s", 0, 600000, NULL, 0,                \
@@ -129,6 +132,8 @@ struct sched {
 	struct rds_script     *lua_acquire;
 	struct rds_script     *lua_renew;
 	struct rds_script     *lua_release;
+	/* Admin settings (sched_settings.c); NULL: the config's values. */
+	struct sched_settings *settings;
 };
 
 /* ---- sched_core.c: the hot path's shared state ----------------------- */
@@ -147,6 +152,61 @@ void sched_core_release(struct sched *s);
 
 /* Readiness check: fails with a detail when no secret key is loaded. */
 int sched_core_check_cb(void *arg, int timeout_ms, struct buf *detail);
+
+/* ---- sched_settings.c: admin settings from the settings table ------ */
+
+/*
+ * The settings the scheduler obeys.  Each overrides a configuration key,
+ * which stays the default while the row is absent or refused:
+ *
+ *   sticky_session_ttl_seconds  sticky_ttl, whole seconds 0..604800
+ *                               (0: no sticky sessions)
+ */
+#define SCHED_SETTING_STICKY_TTL     "sticky_session_ttl_seconds"
+#define SCHED_SETTING_STICKY_TTL_MAX 604800
+
+struct sched_settings;
+
+/*
+ * A settings holder with the values of cfg (borrowed; must outlive it)
+ * in force; no database access.  Owned: sched_settings_free(), which
+ * also stops the reload job; NULL is fine there.
+ */
+struct sched_settings *sched_settings_new(const struct sched_cfg *cfg);
+void                   sched_settings_free(struct sched_settings *st);
+
+/*
+ * The sticky binding TTL in force, in ms (0: no sticky sessions): the
+ * setting when valid, else sticky_ttl.  Thread-safe and lock-free; with
+ * s->settings NULL, sticky_ttl.
+ */
+int64_t sched_settings_sticky_ttl(const struct sched *s);
+
+/*
+ * Applies value (borrowed; NULL: no row, "": cleared) of the sticky TTL
+ * setting to s->settings.  A value that is not whole seconds within
+ * 0..SCHED_SETTING_STICKY_TTL_MAX is refused: -ERR_INVAL and the
+ * configured default in force.  Each change is logged once
+ * (sched.setting_applied, sched.setting_invalid); the same value again
+ * returns the same result silently.
+ */
+int sched_settings_apply_sticky(struct sched *s, const char *value);
+
+/*
+ * Reads the settings table (s->pg) and applies what it holds.  0, or the
+ * database error (logged; the values in force are kept).  Any thread.
+ */
+int sched_settings_load(struct sched *s);
+
+/*
+ * Starts reloading every settings_reload_interval on a tick thread, the
+ * first load at once.  s->settings and the pools must be set.  0 or the
+ * tick's error.
+ */
+int sched_settings_start(struct sched *s) WARN_UNUSED;
+
+/* Whether config-changed kind (borrowed) concerns the settings. */
+bool sched_settings_kind(const char *kind);
 
 /* ---- sched_keys.c: API-key resolution -------------------------------- */
 

@@ -162,8 +162,8 @@ sched_take(struct sched *s, const struct proto_sched_acquire_req *req,
 	sr.n = nb;
 	sr.excl = req->excluded;
 	sr.nexcl = req->n_excluded;
-	sr.sticky_ttl_ms = s->cfg->sticky_ttl;
-	if (req->session_hash[0] != '\0' && s->cfg->sticky_ttl > 0) {
+	sr.sticky_ttl_ms = sched_settings_sticky_ttl(s);
+	if (req->session_hash[0] != '\0' && sr.sticky_ttl_ms > 0) {
 		rv = sched_sticky_key(s, k->platform, k->group_id,
 		    req->session_hash, skey, sizeof(skey));
 		if (rv == 0)

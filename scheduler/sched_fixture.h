@@ -151,7 +151,7 @@ t_sql(const char *sql, int n, const char *const *params)
 	return v;
 }
 
-static int64_t
+UNUSED static int64_t
 t_sql1(const char *sql, int64_t a)
 {
 	char        s[24];

@@ -12,6 +12,10 @@
 #  - an account with a proxy (tests/tools/fakeproxy, HTTP with
 #    credentials) is refreshed through that proxy; one whose proxy is
 #    disabled is not refreshed at all (never directly) and not marked;
+#  - the admin-set sticky TTL (settings table, written with sub2apictl
+#    "setting set", which publishes nothing) is loaded at start and used
+#    for the session binding; a bad value written later is refused by the
+#    periodic reload, with a log line;
 #  - no token and no proxy password appears in a log.
 # Ports: gateway BASE, health listeners BASE+11 (gateway), BASE+12 and
 # BASE+13 (the two schedulers).
@@ -116,12 +120,17 @@ OFF_MD5=$(creds_md5 acc-off)
 t_check "fake: slow token exchange for acc-one" fake_key "$RT_ONE" slow-first-byte=1500
 t_check "fake: invalid_grant for acc-bad" fake_key "$RT_BAD" invalid-grant
 ONE_MD5=$(creds_md5 acc-one)
+t_check "setting set: sticky TTL 120 s" $CTL setting set --key sticky_session_ttl_seconds --value 120
+t_eq "setting list shows it" "sticky_session_ttl_seconds 120" \
+	"$($CTL --json setting list | python3 -c 'import json,sys; print(*[r["key"] + " " + r["value"] for r in json.load(sys.stdin)])')"
+t_fails "setting set refuses a bad key" $CTL setting set --key 'Bad Key' --value 1
 
 # Two replicas: own health ports, own REP and SUB addresses (own state dirs).
 sched_up() { # sched_up NAME HEALTH RUNDIR
 	SUB2API_STATE_DIR=$3 SUB2API_SCHEDULER_HEALTH_ADDR=127.0.0.1:$2 \
 		SUB2API_SCHEDULER_TOKEN_REFRESH_INTERVAL=1s \
 		SUB2API_SCHEDULER_TOKEN_REFRESH_BACKOFF=100ms \
+		SUB2API_SCHEDULER_SETTINGS_RELOAD_INTERVAL=1s \
 		SUB2API_SCHEDULER_ANTHROPIC_TOKEN_URL="$FAKE_URL/v1/oauth/token" \
 		"$BIN/sub2api-scheduler" >>"$T_TMP/$1.log" 2>&1 &
 	PID[$1]=$!
@@ -160,6 +169,18 @@ case $used in
 sk-ant-oat01-fake-*) t_ok "the upstream saw the refreshed access token" ;;
 *) t_bad "the upstream saw the refreshed access token" "got [${used:0:12}...]" ;;
 esac
+
+# --- the admin-set sticky TTL ---------------------------------------------------
+t_check "scheduler A applied the setting at start" \
+	grep -q '"ev":"sched.setting_applied".*"sticky_ttl_ms":120000' "$T_TMP/sched_a.log"
+skey=$(redis-cli -u "$SUB2API_REDIS_URL" --scan --pattern 's2a:sticky:*' | head -1)
+pttl=$(redis-cli -u "$SUB2API_REDIS_URL" pttl "$skey")
+t_check "the session binding lives 120 s, not 1 h (pttl $pttl)" test "$pttl" -gt 100000 -a "$pttl" -le 120000
+t_check "setting set: a bad value" $CTL setting set --key sticky_session_ttl_seconds --value 2h
+t_check "the periodic reload refuses it" \
+	t_wait 5 grep -q '"ev":"sched.setting_invalid"' "$T_TMP/sched_b.log"
+t_check "setting unset" $CTL setting unset --key sticky_session_ttl_seconds
+t_fails "setting unset of a missing key fails" $CTL setting unset --key sticky_session_ttl_seconds
 
 # --- a refused refresh marks the account ------------------------------------
 t_check "acc-bad marked 'error'" t_wait 10 bash -c "psql -qAt '$DB' -c \"SELECT status FROM accounts WHERE name = 'acc-bad'\" | grep -qx error"
