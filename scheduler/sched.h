@@ -31,8 +31,9 @@
  * A full slot answers BUSY at once (wait_ms is ignored): the gateway
  * waits and asks again (a session whose bound account is full is served
  * elsewhere).  Also here: per-account proxies (sched_proxy.c), a slot
- * sweeper for leases of dead gateways (sched_sweep.c) and OAuth token
- * refresh (sched_refresh.c).
+ * sweeper for leases of dead gateways (sched_sweep.c), OAuth token
+ * refresh (sched_refresh.c) and the admin settings that override
+ * configuration defaults (sched_settings.c).
  */
 #ifndef SCHED_H
 #define SCHED_H
