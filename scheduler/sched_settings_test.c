@@ -168,7 +168,8 @@ t_pttl(int64_t gid)
 	return v;
 }
 
-/* ---- cases ---------------------------------------------------------------- */
+/* ---- cases ----------------------------------------------------------------
+ */
 
 /* Without a row (or without the holder) the configuration applies. */
 static void
@@ -293,12 +294,12 @@ test_reload_job(void)
 	T_OK(sched_settings_start(&S));
 	T_EQ_INT(sched_settings_start(&S), -ERR_INVAL);
 	for (end = now_mono_ms() + 5000;
-	    sched_settings_sticky_ttl(&S) != 77000 && now_mono_ms() < end;)
+	     sched_settings_sticky_ttl(&S) != 77000 && now_mono_ms() < end;)
 		usleep(20000);
 	T_EQ_INT(sched_settings_sticky_ttl(&S), 77000);
 	t_setting("78");
 	for (end = now_mono_ms() + 5000;
-	    sched_settings_sticky_ttl(&S) != 78000 && now_mono_ms() < end;)
+	     sched_settings_sticky_ttl(&S) != 78000 && now_mono_ms() < end;)
 		usleep(20000);
 	T_EQ_INT(sched_settings_sticky_ttl(&S), 78000);
 }

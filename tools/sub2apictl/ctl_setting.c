@@ -51,14 +51,15 @@ ctl_cmd_setting_set(struct ctl *c, int argc, char **argv)
 	if (rv != 0)
 		return rv;
 	if (!ctl_setting_key_ok(o[ST_KEY].val)) {
-		ctl_err("bad --key (1..%d of a-z 0-9 _ . -)",
-		    CTL_SETTING_KEY_MAX);
+		ctl_err(
+		    "bad --key (1..%d of a-z 0-9 _ . -)", CTL_SETTING_KEY_MAX);
 		return -ERR_INVAL;
 	}
 	/* "" is a value: it clears a setting whose service reads it so. */
 	rv = ctl_read_value(o[ST_VALUE].val, CTL_SETTING_VALUE_MAX, &value);
 	if (rv == -ERR_TOOBIG)
-		ctl_err("--value is larger than %d bytes", CTL_SETTING_VALUE_MAX);
+		ctl_err(
+		    "--value is larger than %d bytes", CTL_SETTING_VALUE_MAX);
 	if (rv == 0 && value[0] != '\0' &&
 	    !ctl_text_ok(value, CTL_SETTING_VALUE_MAX)) {
 		ctl_err("bad --value (no control characters)");
@@ -99,16 +100,16 @@ ctl_cmd_setting_unset(struct ctl *c, int argc, char **argv)
 	if (rv != 0)
 		return rv;
 	if (!ctl_setting_key_ok(o[ST_KEY].val)) {
-		ctl_err("bad --key (1..%d of a-z 0-9 _ . -)",
-		    CTL_SETTING_KEY_MAX);
+		ctl_err(
+		    "bad --key (1..%d of a-z 0-9 _ . -)", CTL_SETTING_KEY_MAX);
 		return -ERR_INVAL;
 	}
 	rv = ctl_db(c);
 	if (rv != 0)
 		return rv;
 	p[0] = o[ST_KEY].val;
-	rv = pg_exec(c->conn, "DELETE FROM settings WHERE key = $1 RETURNING key",
-	    1, p, &res);
+	rv = pg_exec(c->conn,
+	    "DELETE FROM settings WHERE key = $1 RETURNING key", 1, p, &res);
 	if (rv != 0)
 		return ctl_db_fail(c, rv, "deleting the setting");
 	if (PQntuples(res) != 1) {
