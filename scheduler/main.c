@@ -13,7 +13,8 @@
 
 /*
  * A configuration write announced by webui: drop the cached API keys it
- * concerns (accounts are read fresh on every acquire).
+ * concerns (accounts are read fresh on every acquire); a settings change
+ * reloads the settings.
  */
 static void
 sched_cfg_event_cb(
@@ -34,6 +35,9 @@ sched_cfg_event_cb(
 		return;
 	}
 	met_counter_inc(s->cfg_events);
+	/* One small query: as brief as the REP handlers' own. */
+	if (sched_settings_kind(evt.kind))
+		(void)sched_settings_load(s); /* failures are logged */
 	n = sched_keys_invalidate(s->keys, evt.kind, evt.entity_id);
 	log_info("sched.cfg_changed", LOG_STR("kind", evt.kind),
 	    LOG_I64("id", evt.entity_id), LOG_U64("version", evt.version),
@@ -86,7 +90,13 @@ main(int argc, char **argv)
 	memset(&s, 0, sizeof(s));
 	s.cfg = cfg_main(&sched_cfg_schema, argc, argv);
 	svc_init(&s.svc, "scheduler", &SVC_OPTS(s.cfg));
+	/* Before any handler runs: they read it. */
+	s.settings = sched_settings_new(s.cfg);
 	sched_start(&s);
+	rv = sched_settings_start(&s);
+	if (rv != 0)
+		fatalx("sched.init_failed", LOG_ERR(rv),
+		    LOG_MSG("cannot start the settings reload"));
 	rv = sched_sweep_new(&s, &sweep);
 	if (rv != 0)
 		fatalx("sched.init_failed", LOG_ERR(rv),
@@ -108,6 +118,11 @@ main(int argc, char **argv)
 	nngx_sub_close(s.cfg_sub);
 	nngx_rep_free(s.rep);
 	nngx_sub_free(s.cfg_sub);
+	/*
+	 * No handler or event reads the settings any more; the reload job
+	 * uses the pool, which is still open.
+	 */
+	sched_settings_free(s.settings);
 	/* The health listener's checks use the pools: stop it first. */
 	svc_release(&s.svc);
 	svc_deps_close(s.pg, s.rds);

@@ -37,7 +37,8 @@
  * bound account is full waits for it while few others do, else is
  * served elsewhere.  Also here: per-account proxies (sched_proxy.c), a slot
  * sweeper for leases of dead gateways (sched_sweep.c) and OAuth token
- * refresh (sched_refresh.c).
+ * refresh (sched_refresh.c) and the admin settings that override
+ * configuration defaults (sched_settings.c).
  */
 #ifndef SCHED_H
 #define SCHED_H
@@ -72,8 +73,11 @@
 	    "Lifetime of a concurrency lease unless renewed.")                 \
 	X(sticky_ttl, CFG_DUR, "1h", 0, 604800000, NULL, 0,                    \
 	    "Lifetime of a session's account binding, refreshed on each hit "  \
-	    "(0: no sticky sessions). The admin-settable TTL of the webui "    \
-	    "settings will override it once settings reach the scheduler.")    \
+	    "(0: no sticky sessions). The default: the settings table's "      \
+	    "sticky_session_ttl_seconds overrides it (sched_settings.c).")     \
+	X(settings_reload_interval, CFG_DUR, "30s", 1000, 3600000, NULL, 0,    \
+	    "Period of the settings table reload, the fallback for a change "  \
+	    "no config-changed event announced.")                              \
 	X(key_cache_ttl, CFG_DUR, "30s", 0, 3600000, NULL, 0,                  \
 	    "How long a resolved API key is cached (0: no cache).")            \
 	X(balance_cache_ttl, CFG_DUR, "2s", 0, 60000, NULL, 0,                 \
@@ -171,6 +175,8 @@ struct sched {
 	struct rds_script      *lua_unwait;
 	struct met_counter     *m_queue_full; /* may be NULL */
 	struct met_counter     *m_waits;      /* may be NULL */
+	/* Admin settings (sched_settings.c); NULL: the config's values. */
+	struct sched_settings *settings;
 };
 
 /* ---- sched_core.c: the hot path's shared state ----------------------- */
@@ -189,6 +195,61 @@ void sched_core_release(struct sched *s);
 
 /* Readiness check: fails with a detail when no secret key is loaded. */
 int sched_core_check_cb(void *arg, int timeout_ms, struct buf *detail);
+
+/* ---- sched_settings.c: admin settings from the settings table ------ */
+
+/*
+ * The settings the scheduler obeys.  Each overrides a configuration key,
+ * which stays the default while the row is absent or refused:
+ *
+ *   sticky_session_ttl_seconds  sticky_ttl, whole seconds 0..604800
+ *                               (0: no sticky sessions)
+ */
+#define SCHED_SETTING_STICKY_TTL     "sticky_session_ttl_seconds"
+#define SCHED_SETTING_STICKY_TTL_MAX 604800
+
+struct sched_settings;
+
+/*
+ * A settings holder with the values of cfg (borrowed; must outlive it)
+ * in force; no database access.  Owned: sched_settings_free(), which
+ * also stops the reload job; NULL is fine there.
+ */
+struct sched_settings *sched_settings_new(const struct sched_cfg *cfg);
+void                   sched_settings_free(struct sched_settings *st);
+
+/*
+ * The sticky binding TTL in force, in ms (0: no sticky sessions): the
+ * setting when valid, else sticky_ttl.  Thread-safe and lock-free; with
+ * s->settings NULL, sticky_ttl.
+ */
+int64_t sched_settings_sticky_ttl(const struct sched *s);
+
+/*
+ * Applies value (borrowed; NULL: no row, "": cleared) of the sticky TTL
+ * setting to s->settings.  A value that is not whole seconds within
+ * 0..SCHED_SETTING_STICKY_TTL_MAX is refused: -ERR_INVAL and the
+ * configured default in force.  Each change is logged once
+ * (sched.setting_applied, sched.setting_invalid); the same value again
+ * returns the same result silently.
+ */
+int sched_settings_apply_sticky(struct sched *s, const char *value);
+
+/*
+ * Reads the settings table (s->pg) and applies what it holds.  0, or the
+ * database error (logged; the values in force are kept).  Any thread.
+ */
+int sched_settings_load(struct sched *s);
+
+/*
+ * Starts reloading every settings_reload_interval on a tick thread, the
+ * first load at once.  s->settings and the pools must be set.  0 or the
+ * tick's error.
+ */
+int sched_settings_start(struct sched *s) WARN_UNUSED;
+
+/* Whether config-changed kind (borrowed) concerns the settings. */
+bool sched_settings_kind(const char *kind);
 
 /* ---- sched_keys.c: API-key resolution -------------------------------- */
 
@@ -459,6 +520,31 @@ void sched_cands_free(struct sched_cand *c, size_t n);
  */
 int sched_acct_open(struct sched *s, const struct sched_cand *c, uint8_t **pt,
     size_t *ptlen) WARN_UNUSED;
+
+/*
+ * How a query other than the candidate list reads an account's proxy:
+ * select SCHED_PROXY_COLS (in this order, as the candidate query does)
+ * from "accounts a" joined with SCHED_PROXY_JOIN, so that a disabled or
+ * deleted proxy reads as NULL columns while a.proxy_id is still set:
+ * such an account must not connect at all, never directly.
+ */
+#define SCHED_PROXY_COLS \
+	"p.id, p.protocol, p.host, p.port, p.username, p.password_enc"
+#define SCHED_PROXY_JOIN                                                     \
+	" LEFT JOIN proxies p ON p.id = a.proxy_id AND p.deleted_at IS NULL" \
+	" AND p.status = 'active'"
+
+/*
+ * Writes the proxy URL of account aid, whose SCHED_PROXY_COLS start at
+ * column col of row of res (borrowed), into out (cap bytes): "" when
+ * those columns are NULL, else as sched_proxy_url() makes it with the
+ * decrypted password.  -ERR_CRYPTO when the password does not open,
+ * -ERR_INVAL or -ERR_TOOBIG when no URL can be made (logged with the
+ * account and proxy ids); out is then zeroed.  out holds a secret: keep
+ * it out of logs and wipe it after use.
+ */
+int sched_acct_proxy_url(struct sched *s, int64_t aid, const PGresult *res,
+    int row, int col, char *out, size_t cap) WARN_UNUSED;
 
 /*
  * Decrypts candidate c's credentials and, when the account serves model,

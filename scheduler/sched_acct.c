@@ -93,6 +93,27 @@ static const char sched_acct_list_sql[] =
     " ORDER BY a.priority, a.last_used_at NULLS FIRST, a.id"
     " LIMIT $4::integer";
 
+/*
+ * The proxy columns SCHED_PROXY_COLS of row r of res, from column col on,
+ * into *px (zeroed by the caller; id stays 0 when the join found none).
+ */
+static void
+sched_acct_px_fill(
+    struct sched_acct_px *px, const PGresult *res, int r, int col)
+{
+	if (PQgetisnull(res, r, col))
+		return;
+	px->id = strtoll(PQgetvalue(res, r, col), NULL, 10);
+	snprintf(px->protocol, sizeof(px->protocol), "%s",
+	    PQgetvalue(res, r, col + 1));
+	snprintf(px->host, sizeof(px->host), "%s", PQgetvalue(res, r, col + 2));
+	px->port = strtol(PQgetvalue(res, r, col + 3), NULL, 10);
+	snprintf(px->username, sizeof(px->username), "%s",
+	    PQgetvalue(res, r, col + 4));
+	if (!PQgetisnull(res, r, col + 5))
+		px->password_enc_hex = xstrdup(PQgetvalue(res, r, col + 5));
+}
+
 /* The row of candidate r of res: its proxy, and the credentials' hex. */
 static char *
 sched_acct_row_new(const PGresult *res, int r)
@@ -105,17 +126,7 @@ sched_acct_row_new(const PGresult *res, int r)
 	row = xcalloc(1, sizeof(*row) + len + 1);
 	memcpy(row->hex, hex, len + 1);
 	px = &row->px;
-	if (PQgetisnull(res, r, 4))
-		return row->hex;
-	px->id = strtoll(PQgetvalue(res, r, 4), NULL, 10);
-	snprintf(
-	    px->protocol, sizeof(px->protocol), "%s", PQgetvalue(res, r, 5));
-	snprintf(px->host, sizeof(px->host), "%s", PQgetvalue(res, r, 6));
-	px->port = strtol(PQgetvalue(res, r, 7), NULL, 10);
-	snprintf(
-	    px->username, sizeof(px->username), "%s", PQgetvalue(res, r, 8));
-	if (!PQgetisnull(res, r, 9))
-		px->password_enc_hex = xstrdup(PQgetvalue(res, r, 9));
+	sched_acct_px_fill(px, res, r, 4);
 	return row->hex;
 }
 
@@ -220,21 +231,20 @@ sched_acct_open(
 }
 
 /*
- * Writes candidate c's proxy URL into rep->proxy_url ("" without a
- * proxy).  -ERR_CRYPTO when the password does not open, -ERR_INVAL or
- * -ERR_TOOBIG when no URL can be made; rep->proxy_url is then empty.
+ * Writes the URL of proxy px of account aid into out (cap bytes; "" when
+ * px->id is 0).  -ERR_CRYPTO when the password does not open, -ERR_INVAL
+ * or -ERR_TOOBIG when no URL can be made; out is then empty.
  */
 static int
-sched_acct_proxy(struct sched *s, const struct sched_cand *c,
-    struct proto_sched_acquire_rep *rep)
+sched_acct_px_url(struct sched *s, int64_t aid, const struct sched_acct_px *px,
+    char *out, size_t cap)
 {
-	const struct sched_acct_px *px = &sched_acct_row_of(c)->px;
-	char                        aad[96];
-	uint8_t                    *pw = NULL;
-	size_t                      pwlen = 0;
-	int                         rv = 0;
+	char     aad[96];
+	uint8_t *pw = NULL;
+	size_t   pwlen = 0;
+	int      rv = 0;
 
-	memset(rep->proxy_url, 0, sizeof(rep->proxy_url));
+	memset(out, 0, cap);
 	if (px->id == 0)
 		return 0;
 	if (px->password_enc_hex != NULL) {
@@ -249,14 +259,39 @@ sched_acct_proxy(struct sched *s, const struct sched_cand *c,
 	}
 	if (rv == 0)
 		rv = sched_proxy_url(px->protocol, px->host, px->port,
-		    px->username, (const char *)pw, rep->proxy_url,
-		    sizeof(rep->proxy_url));
+		    px->username, (const char *)pw, out, cap);
 	if (pw != NULL)
 		crypto_free_secret(pw, pwlen + 1);
 	if (rv != 0)
 		log_warn("sched.account_proxy_unusable",
-		    LOG_I64("account", c->id), LOG_I64("proxy", px->id),
+		    LOG_I64("account", aid), LOG_I64("proxy", px->id),
 		    LOG_ERR(rv));
+	return rv;
+}
+
+/*
+ * Writes candidate c's proxy URL into rep->proxy_url ("" without a
+ * proxy).  -ERR_CRYPTO when the password does not open, -ERR_INVAL or
+ * -ERR_TOOBIG when no URL can be made; rep->proxy_url is then empty.
+ */
+static int
+sched_acct_proxy(struct sched *s, const struct sched_cand *c,
+    struct proto_sched_acquire_rep *rep)
+{
+	return sched_acct_px_url(s, c->id, &sched_acct_row_of(c)->px,
+	    rep->proxy_url, sizeof(rep->proxy_url));
+}
+
+int
+sched_acct_proxy_url(struct sched *s, int64_t aid, const PGresult *res, int row,
+    int col, char *out, size_t cap)
+{
+	struct sched_acct_px px = {0};
+	int                  rv;
+
+	sched_acct_px_fill(&px, res, row, col);
+	rv = sched_acct_px_url(s, aid, &px, out, cap);
+	free(px.password_enc_hex);
 	return rv;
 }
 

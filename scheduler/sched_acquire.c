@@ -202,14 +202,14 @@ sched_take(struct sched *s, const struct proto_sched_acquire_req *req,
 	sr.n = nb;
 	sr.excl = req->excluded;
 	sr.nexcl = req->n_excluded;
-	sr.sticky_ttl_ms = s->cfg->sticky_ttl;
+	sr.sticky_ttl_ms = sched_settings_sticky_ttl(s);
 	sr.rid = req->request_id;
 	/* A fail_fast group refuses at once: its requests never wait. */
 	sr.wait_ttl_ms = k->group_fail_fast ? 0 : s->cfg->wait_ttl;
 	sr.wait_cap = (k->user_concurrency > 0 ? k->user_concurrency : 0) +
 	    (int32_t)s->cfg->wait_queue_extra;
 	sr.sticky_max_w = (int32_t)s->cfg->sticky_max_waiting;
-	if (req->session_hash[0] != '\0' && s->cfg->sticky_ttl > 0) {
+	if (req->session_hash[0] != '\0' && sr.sticky_ttl_ms > 0) {
 		rv = sched_sticky_key(s, k->platform, k->group_id,
 		    req->session_hash, skey, sizeof(skey));
 		if (rv == 0)

@@ -51,6 +51,9 @@ struct sched_refresh {
 struct sched_rf_row {
 	char   *hex;   /* owned: credentials_enc as bytea text */
 	json_t *creds; /* owned: the opened credentials */
+	/* Read only when asked (see sched_rf_read): */
+	bool proxy_off; /* names a proxy that is disabled/deleted/unusable */
+	char proxy_url[PROTO_URL_MAX + 1]; /* "": none; a secret */
 };
 
 /* A reply body, capped at SCHED_RF_REPLY_MAX. */
@@ -66,8 +69,10 @@ void (*sched_refresh_store_hook)(int64_t account_id);
 static atomic_bool sched_rf_stopping;
 
 static const char sched_rf_row_sql[] =
-    "SELECT platform, type, status, credentials_enc FROM accounts"
-    " WHERE id = $1::bigint AND deleted_at IS NULL";
+    "SELECT a.platform, a.type, a.status, a.credentials_enc,"
+    " a.proxy_id IS NOT NULL, " SCHED_PROXY_COLS
+    " FROM accounts a" SCHED_PROXY_JOIN
+    " WHERE a.id = $1::bigint AND a.deleted_at IS NULL";
 
 static const char sched_rf_scan_sql[] =
     "SELECT id, credentials_enc FROM accounts"
@@ -223,6 +228,7 @@ sched_rf_row_release(struct sched_rf_row *row)
 	json_decref(row->creds);
 	row->hex = NULL;
 	row->creds = NULL;
+	explicit_bzero(row->proxy_url, sizeof(row->proxy_url));
 }
 
 /* Opens the sealed bytea text hex of account aid into *out (owned). */
@@ -250,11 +256,13 @@ sched_rf_open(struct sched *s, int64_t aid, char *hex, json_t **out)
 
 /*
  * Reads account aid when it is a refreshable anthropic oauth account
- * (active, or in 'error' when force) and opens its credentials.
+ * (active, or in 'error' when force) and opens its credentials; with
+ * proxy, also its proxy URL, or proxy_off when it names a proxy it must
+ * not go without (disabled, deleted, or no URL can be made of it).
  */
 static int
-sched_rf_read(
-    struct sched *s, int64_t aid, bool force, struct sched_rf_row *row)
+sched_rf_read(struct sched *s, int64_t aid, bool force, bool proxy,
+    struct sched_rf_row *row)
 {
 	struct pg_conn *conn;
 	PGresult       *res;
@@ -289,6 +297,10 @@ sched_rf_read(
 		return -ERR_NOTFOUND;
 	}
 	row->hex = xstrdup(PQgetvalue(res, 0, 3));
+	if (proxy && strcmp(PQgetvalue(res, 0, 4), "t") == 0)
+		row->proxy_off = PQgetisnull(res, 0, 5) ||
+		    sched_acct_proxy_url(s, aid, res, 0, 5, row->proxy_url,
+		        sizeof(row->proxy_url)) != 0;
 	PQclear(res);
 	rv = sched_rf_open(s, aid, row->hex, &row->creds);
 	if (rv != 0) {
@@ -374,13 +386,14 @@ sched_rf_request(const struct sched *s, const char *rt)
 }
 
 /*
- * One POST to the token endpoint with refresh token rt.  0 with *reply
- * (owned) on a 2xx JSON object; otherwise the error, a short reason and
- * *retry, true when another attempt may help (transport, 429, 5xx).
+ * One POST to the token endpoint with refresh token rt, through proxy
+ * URL proxy ("": none).  0 with *reply (owned) on a 2xx JSON object;
+ * otherwise the error, a short reason and *retry, true when another
+ * attempt may help (transport, 429, 5xx).
  */
 static int
-sched_rf_post(struct sched *s, const char *rt, json_t **reply, char *reason,
-    size_t cap, bool *retry)
+sched_rf_post(struct sched *s, const char *rt, const char *proxy,
+    json_t **reply, char *reason, size_t cap, bool *retry)
 {
 	struct sched_rf_body b = {0};
 	struct curl_slist   *hdrs = NULL;
@@ -416,6 +429,13 @@ sched_rf_post(struct sched *s, const char *rt, json_t **reply, char *reason,
 	curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
 	curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, sched_rf_progress_cb);
 	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+	/*
+	 * The account's proxy or none, as the gateway does: never the
+	 * environment's (an empty CURLOPT_PROXY disables http_proxy, an
+	 * empty NOPROXY disables no_proxy).
+	 */
+	curl_easy_setopt(c, CURLOPT_PROXY, proxy);
+	curl_easy_setopt(c, CURLOPT_NOPROXY, "");
 	cc = curl_easy_perform(c);
 	if (cc == CURLE_ABORTED_BY_CALLBACK && !b.toobig) {
 		snprintf(reason, cap, "canceled");
@@ -487,8 +507,8 @@ sched_rf_sleep(int64_t ms)
 
 /* The attempts with backoff; see sched_rf_post(). */
 static int
-sched_rf_exchange(struct sched *s, int64_t aid, const char *rt, json_t **reply,
-    char *reason, size_t cap)
+sched_rf_exchange(struct sched *s, int64_t aid, const char *rt,
+    const char *proxy, json_t **reply, char *reason, size_t cap)
 {
 	int64_t delay = s->cfg->token_refresh_backoff;
 	int64_t attempt;
@@ -496,7 +516,7 @@ sched_rf_exchange(struct sched *s, int64_t aid, const char *rt, json_t **reply,
 	int     rv = -ERR_INVAL;
 
 	for (attempt = 1; attempt <= s->cfg->token_refresh_retries; attempt++) {
-		rv = sched_rf_post(s, rt, reply, reason, cap, &retry);
+		rv = sched_rf_post(s, rt, proxy, reply, reason, cap, &retry);
 		if (rv == 0 || !retry ||
 		    attempt == s->cfg->token_refresh_retries)
 			return rv;
@@ -721,9 +741,19 @@ sched_rf_locked(struct sched *s, int64_t aid, bool force)
 	char                reason[SCHED_RF_REASON_MAX];
 	int                 rv;
 
-	rv = sched_rf_read(s, aid, force, &row);
+	rv = sched_rf_read(s, aid, force, true, &row);
 	if (rv != 0)
 		return rv;
+	if (row.proxy_off) {
+		/* Going direct could reveal this host or break an allow-list.
+		 */
+		log_warn("sched.token_refresh_proxy_unusable",
+		    LOG_I64("account", aid),
+		    LOG_MSG("its proxy is disabled, deleted or unusable: "
+		            "not refreshed, not connecting directly"));
+		sched_rf_row_release(&row);
+		return -ERR_FORBIDDEN;
+	}
 	if (!force && !sched_rf_due(s, row.creds)) {
 		log_info("sched.token_refresh_skipped", LOG_I64("account", aid),
 		    LOG_MSG("no longer due: refreshed elsewhere"));
@@ -736,7 +766,7 @@ sched_rf_locked(struct sched *s, int64_t aid, bool force)
 		rv = -ERR_INVAL;
 	} else {
 		rv = sched_rf_exchange(
-		    s, aid, rt, &reply, reason, sizeof(reason));
+		    s, aid, rt, row.proxy_url, &reply, reason, sizeof(reason));
 	}
 	if (rv == 0) {
 		rv = sched_rf_merge(row.creds, reply);
@@ -777,7 +807,7 @@ sched_refresh_account(struct sched *s, int64_t account_id, bool force)
 	if (!s->key_ok)
 		return -ERR_CONFIG;
 	/* A first look outside the lock, so fresh accounts cost no lock. */
-	rv = sched_rf_read(s, account_id, force, &row);
+	rv = sched_rf_read(s, account_id, force, false, &row);
 	if (rv != 0)
 		return rv;
 	due = force || sched_rf_due(s, row.creds);

@@ -13,6 +13,11 @@
  *   2. re-read the row inside the lock: another replica may have just
  *      refreshed it, and then there is nothing to do;
  *   3. POST {grant_type, refresh_token, client_id} to anthropic_token_url,
+ *      through the account's proxy when it has one (the gateway's rules:
+ *      the same URL with the decrypted password, never the environment's
+ *      proxy; an account whose proxy is disabled, deleted or unusable is
+ *      not refreshed at all rather than connected directly, and not
+ *      marked either: its proxy, not its token, is what is wrong),
  *      retrying transport errors, 429 and 5xx with exponential backoff
  *      (token_refresh_backoff, doubled each time) up to
  *      token_refresh_retries attempts; a 4xx (invalid_grant) is final;
@@ -66,6 +71,8 @@ int sched_refresh_scan(struct sched *s) WARN_UNUSED;
  *   -ERR_NOTFOUND  no such live account, or not an anthropic oauth
  *                  account in a refreshable status
  *   -ERR_BUSY      another replica holds the lock
+ *   -ERR_FORBIDDEN its proxy is disabled, deleted or unusable: nothing
+ *                  sent, the account left as it is
  *   -ERR_CONFLICT  the row changed between read and write: nothing
  *                  written (logged as an error: the rotated token is lost)
  *   -ERR_AUTH      the token endpoint refused (4xx, e.g. invalid_grant)

@@ -562,6 +562,121 @@ test_cas_guard(void)
 	T_EQ_STR(st, "active");
 }
 
+/* ---- proxies ----------------------------------------------------------- */
+
+/*
+ * A proxy row (http, 127.0.0.1:port, user "pu") for account aid, with a
+ * password sealed for proxy row seal_for (0: its own row), status and,
+ * when deleted, a deleted_at.
+ */
+static int64_t
+t_proxy_for(
+    int64_t aid, int port, const char *status, bool deleted, int64_t seal_for)
+{
+	char        id[24], a[24], po[16], aad[96], *h;
+	const char *p[5] = {id, po, status, NULL, deleted ? "t" : "f"};
+	uint8_t    *blob;
+	size_t      blen;
+	int64_t     pid;
+
+	pid = t_sql(
+	    "SELECT nextval(pg_get_serial_sequence('proxies', 'id'))", 0, NULL);
+	snprintf(aad, sizeof(aad), CRYPTO_AAD_PROXY_FMT,
+	    (long long)(seal_for != 0 ? seal_for : pid));
+	T_OK(crypto_seal(
+	    &S.key, aad, strlen(aad), "pw-secret", 9, &blob, &blen));
+	h = xmalloc(2 * blen + 3);
+	memcpy(h, "\\x", 2);
+	T_OK(crypto_hex_encode(blob, blen, h + 2, 2 * blen + 1));
+	free(blob);
+	snprintf(id, sizeof(id), "%lld", (long long)pid);
+	snprintf(po, sizeof(po), "%d", port);
+	p[3] = h;
+	t_sql("INSERT INTO proxies (id, name, protocol, host, port, username,"
+	      " password_enc, status, deleted_at) VALUES ($1::bigint,"
+	      " 'px-' || $1, 'http', '127.0.0.1', $2::integer, 'pu',"
+	      " $4::bytea, $3, CASE WHEN $5::boolean THEN now() END)",
+	    5, p);
+	free(h);
+	snprintf(a, sizeof(a), "%lld", (long long)aid);
+	p[0] = id;
+	p[1] = a;
+	t_sql("UPDATE accounts SET proxy_id = $1::bigint WHERE id = $2::bigint",
+	    2, p);
+	return pid;
+}
+
+/*
+ * An account whose proxy is disabled, deleted or has a password that
+ * does not open is not refreshed at all (no direct connection), and not
+ * marked either; the proxy's id is logged, never its password.
+ */
+static void
+test_proxy_unusable(void)
+{
+	char        rt[64], st[16], msg[256];
+	const char *status[3] = {"disabled", "active", "active"};
+	bool        deleted[3] = {false, true, false};
+	int64_t     aid, n;
+	int         i;
+
+	t_setup();
+	for (i = 0; i < 3; i++) {
+		aid = t_oauth("oauth", 600, rt, sizeof(rt));
+		(void)t_proxy_for(
+		    aid, 9, status[i], deleted[i], i == 2 ? 999999 : 0);
+		n = t_fake_total();
+		T_EQ_INT(sched_refresh_account(&S, aid, false), -ERR_FORBIDDEN);
+		T_EQ_INT(sched_refresh_account(&S, aid, true), -ERR_FORBIDDEN);
+		T_EQ_INT(t_fake_total() - n, 0);
+		t_assert_untouched(aid, rt);
+		t_state(aid, st, sizeof(st), msg, sizeof(msg));
+		T_EQ_STR(st, "active");
+		T_EQ_STR(msg, "");
+	}
+}
+
+/*
+ * An active proxy is used: one that refuses connections (nothing listens
+ * on its port) makes every attempt fail, so the fake never sees the
+ * refresh (a direct connection would have succeeded) and the account is
+ * marked with the transport error.
+ */
+static void
+test_proxy_used(void)
+{
+	char    rt[64], st[16], msg[256];
+	int64_t aid, n;
+
+	t_setup();
+	aid = t_oauth("oauth", 600, rt, sizeof(rt));
+	(void)t_proxy_for(aid, 9, "active", false, 0);
+	n = t_fake_total();
+	T_EQ_INT(sched_refresh_account(&S, aid, false), -ERR_CURL);
+	T_EQ_INT(t_fake_total() - n, 0);
+	t_assert_untouched(aid, rt);
+	t_state(aid, st, sizeof(st), msg, sizeof(msg));
+	T_EQ_STR(st, "error");
+	T_ASSERT(strncmp(msg, "Token refresh failed: transport:", 32) == 0);
+}
+
+/* Without a proxy of its own, the environment's proxy is ignored. */
+static void
+test_proxy_env_ignored(void)
+{
+	char    rt[64];
+	int64_t aid;
+
+	t_setup();
+	aid = t_oauth("oauth", 600, rt, sizeof(rt));
+	setenv("http_proxy", "http://127.0.0.1:9", 1);
+	setenv("HTTP_PROXY", "http://127.0.0.1:9", 1);
+	T_OK(sched_refresh_account(&S, aid, false));
+	unsetenv("http_proxy");
+	unsetenv("HTTP_PROXY");
+	t_assert_refreshed(aid, rt);
+}
+
 /* The job starts, runs its first scan at once, and stops. */
 static void
 test_job(void)
@@ -601,4 +716,6 @@ test_zz_teardown(void)
 T_MAIN(T_CASE(test_expiry_formats), T_CASE(test_scan), T_CASE(test_force),
     T_CASE(test_lock_held), T_CASE(test_invalid_grant),
     T_CASE(test_500_then_ok), T_CASE(test_500_exhausted),
-    T_CASE(test_cas_guard), T_CASE(test_job), T_CASE(test_zz_teardown))
+    T_CASE(test_cas_guard), T_CASE(test_proxy_unusable),
+    T_CASE(test_proxy_used), T_CASE(test_proxy_env_ignored), T_CASE(test_job),
+    T_CASE(test_zz_teardown))

@@ -46,6 +46,10 @@ static const char ctl_usage[] =
     "           (a password needs SUB2API_SECRET_KEY; it is never printed)\n"
     "  proxy list\n"
     "  balance set|add --user EMAIL|ID --amount DECIMAL [--note TEXT]\n"
+    "  setting set --key K --value V|@file   (publishes nothing: services\n"
+    "           reload settings periodically)\n"
+    "  setting unset --key K\n"
+    "  setting list\n"
     "\n"
     "Exit status: 0 success, 1 database or runtime error, 2 bad input.\n";
 
@@ -81,6 +85,9 @@ static const struct ctl_cmd ctl_cmds[] = {
     {"proxy", "list", ctl_cmd_proxy_list},
     {"balance", "set", ctl_balance_set},
     {"balance", "add", ctl_balance_add},
+    {"setting", "set", ctl_cmd_setting_set},
+    {"setting", "unset", ctl_cmd_setting_unset},
+    {"setting", "list", ctl_cmd_setting_list},
 };
 
 static bool
