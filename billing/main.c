@@ -13,6 +13,18 @@
 
 CFG_DEFINE(bill_cfg, "billing", "BILLING", BILL_CFG)
 
+/* A usage event envelope, from the SUB path or the gateways' sync. */
+static int
+bill_usage_cb(void *arg, const void *payload, size_t len)
+{
+	struct bill *b = arg;
+
+	(void)payload;
+	(void)len;
+	met_counter_inc(b->usage_events);
+	return 0;
+}
+
 /* One switch over topics; runs on the subscriber's nng thread. */
 static void
 bill_event_cb(void *arg, const char *topic, const void *payload, size_t len)
@@ -22,7 +34,7 @@ bill_event_cb(void *arg, const char *topic, const void *payload, size_t len)
 	if (strcmp(topic, TOPIC_HEARTBEAT) == 0)
 		(void)hb_rx_feed(&b->hb, payload, len);
 	else if (strcmp(topic, TOPIC_USAGE) == 0)
-		met_counter_inc(b->usage_events);
+		(void)bill_usage_cb(b, payload, len);
 	else
 		met_counter_inc(b->other_events);
 }
@@ -46,6 +58,11 @@ bill_start(struct bill *b)
 	if (rv != 0)
 		fatalx("bill.listen_failed",
 		    LOG_STR("addr", b->cfg->events_addr), LOG_ERR(rv));
+	rv = bill_sync_new(b->cfg->sync_addr, bill_usage_cb, b,
+	    bill_sync_committed_pg, b->pg, &b->sync);
+	if (rv != 0)
+		fatalx("bill.sync_listen_failed",
+		    LOG_STR("addr", b->cfg->sync_addr), LOG_ERR(rv));
 }
 
 int
@@ -61,6 +78,7 @@ main(int argc, char **argv)
 
 	svc_serve(&b.svc);
 
+	bill_sync_free(b.sync);
 	nngx_sub_close(b.sub);
 	nngx_sub_free(b.sub);
 	/* The health listener's checks use the pools: stop it first. */
