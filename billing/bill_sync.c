@@ -50,8 +50,8 @@ bill_sync_event(struct bill_sync *s, const char *inst,
 	}
 	if (rv != 0) {
 		met_counter_inc(s->m_bad);
-		log_warn("bill.sync_bad_event", LOG_STR("inst", inst),
-		    LOG_ERR(rv));
+		log_warn(
+		    "bill.sync_bad_event", LOG_STR("inst", inst), LOG_ERR(rv));
 		return 0;
 	}
 	met_counter_inc(s->m_events);
@@ -61,8 +61,8 @@ bill_sync_event(struct bill_sync *s, const char *inst,
 }
 
 static int
-bill_sync_handle(struct bill_sync *s, const struct proto_env *in,
-    struct buf *reply)
+bill_sync_handle(
+    struct bill_sync *s, const struct proto_env *in, struct buf *reply)
 {
 	struct proto_usage_sync_req *q = xcalloc(1, sizeof(*q));
 	struct proto_usage_evt      *e = xcalloc(1, sizeof(*e));
@@ -77,7 +77,8 @@ bill_sync_handle(struct bill_sync *s, const struct proto_env *in,
 		rv = bill_sync_event(s, q->instance, &q->blobs[i], e, &env);
 	memset(&p, 0, sizeof(p));
 	if (rv == 0)
-		rv = s->committed(s->committed_arg, q->instance, &p.committed_seq);
+		rv = s->committed(
+		    s->committed_arg, q->instance, &p.committed_seq);
 	if (rv == 0) {
 		(void)str_copy(p.instance, sizeof(p.instance), q->instance);
 		rv = proto_usage_sync_rep_pack(reply, in->id, 0, &p);
@@ -144,8 +145,8 @@ bill_sync_new(const char *addr, bill_sync_ingest_fn ingest, void *ingest_arg,
 	    "Synced usage events that did not decode, skipped.");
 	s->m_failed = svc_counter("sub2api_billing_sync_failures_total",
 	    "Sync requests answered with an error.");
-	rv = nngx_rep_new(addr, BILL_SYNC_WORKERS, bill_sync_rep_cb, s, 0,
-	    &s->rep);
+	rv = nngx_rep_new(
+	    addr, BILL_SYNC_WORKERS, bill_sync_rep_cb, s, 0, &s->rep);
 	if (rv != 0) {
 		free(s);
 		return rv;

@@ -130,7 +130,14 @@ struct gw {
 	struct met_counter *m_usage_dropped;
 
 	/* gw_sync.c: the usage spool and the sync with billing. */
-	struct gw_spool    *spool;
+	struct gw_spool *spool;
+	/*
+	 * svc.instance names the usage stream and may be an adopted one; the
+	 * heartbeat and error streams restart their seq at 1 with each
+	 * process, so they keep this process's own id (or the collectors
+	 * would count the new heartbeats as repeats of the old ones).
+	 */
+	char                run_instance[SVC_INSTANCE_MAX];
 	struct nngx_req    *bsync;
 	struct tick         sync_tick;
 	struct tick         flush_tick;

@@ -117,7 +117,7 @@ gw_events_error(struct gw *gw, struct gw_req *r, int status, const char *type,
 	int                    rv;
 
 	memset(&e, 0, sizeof(e));
-	(void)str_copy(e.instance, sizeof(e.instance), gw->svc.instance);
+	(void)str_copy(e.instance, sizeof(e.instance), gw->run_instance);
 	e.seq = atomic_fetch_add(&gw->error_seq, 1) + 1;
 	(void)str_copy(e.request_id, sizeof(e.request_id), r->id);
 	gw_events_ids(r, &e.user_id, &e.api_key_id, &e.group_id, &e.account_id);

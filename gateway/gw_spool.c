@@ -8,6 +8,8 @@
  * it; the only slow calls made under it are the writes themselves, an
  * fdatasync() in the ALWAYS policy, and the rare segment roll.
  */
+#include "gw_spool.h"
+
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
@@ -22,7 +24,6 @@
 #include <unistd.h>
 
 #include "err.h"
-#include "gw_spool.h"
 #include "log.h"
 #include "svc.h"
 
@@ -48,21 +49,21 @@ struct gw_spool_rec {
 };
 
 struct gw_spool {
-	pthread_mutex_t      mu;
-	char                 dir[GW_SPOOL_PATH_MAX]; /* the instance's */
-	char                 instance[GW_SPOOL_ID_MAX + 1];
-	int                  lock_fd;
-	bool                 adopted;
-	enum gw_spool_fsync  fsync;
-	int64_t              max_bytes;
-	int64_t              segment_bytes;
-	struct gw_spool_seg *segs;   /* oldest first */
-	struct gw_spool_seg *active; /* the last segment, or NULL */
-	struct gw_spool_rec *recs;   /* pending: recs[head..n) */
-	size_t               head, n, cap;
-	uint64_t             last_seq;
-	bool                 dirty; /* appended since the last sync */
-	uint8_t             *scratch;
+	pthread_mutex_t       mu;
+	char                  dir[GW_SPOOL_PATH_MAX]; /* the instance's */
+	char                  instance[GW_SPOOL_ID_MAX + 1];
+	int                   lock_fd;
+	bool                  adopted;
+	enum gw_spool_fsync   fsync;
+	int64_t               max_bytes;
+	int64_t               segment_bytes;
+	struct gw_spool_seg  *segs;   /* oldest first */
+	struct gw_spool_seg  *active; /* the last segment, or NULL */
+	struct gw_spool_rec  *recs;   /* pending: recs[head..n) */
+	size_t                head, n, cap;
+	uint64_t              last_seq;
+	bool                  dirty; /* appended since the last sync */
+	uint8_t              *scratch;
 	struct gw_spool_stats st;
 };
 
@@ -343,8 +344,8 @@ gw_spool_reap(struct gw_spool *sp)
 		}
 		gw_spool_seg_name(s->first_seq, name, sizeof(name));
 		if (gw_spool_path(sp, name, path) == 0 && unlink(path) != 0)
-			log_warn("gw.spool_unlink_failed", LOG_STR("file", name),
-			    LOG_I64("errno", errno));
+			log_warn("gw.spool_unlink_failed",
+			    LOG_STR("file", name), LOG_I64("errno", errno));
 		close(s->fd);
 		sp->st.pending_bytes -= s->size;
 		free(s);
@@ -494,15 +495,15 @@ gw_spool_open(const struct gw_spool_opts *o, struct gw_spool **out)
 	rv = gw_spool_adopt(sp, o->dir);
 	if (rv == -ERR_NOTFOUND) {
 		(void)str_copy(sp->instance, sizeof(sp->instance), o->instance);
-		n = snprintf(sp->dir, sizeof(sp->dir), "%s/%s", o->dir,
-		    sp->instance);
+		n = snprintf(
+		    sp->dir, sizeof(sp->dir), "%s/%s", o->dir, sp->instance);
 		rv = n > 0 && n < (int)sizeof(sp->dir) ? svc_mkdirs(sp->dir)
 		                                       : -ERR_TOOBIG;
 		if (rv == 0)
 			rv = gw_spool_lock(o->dir, sp->instance, &sp->lock_fd);
 	} else if (rv == 0) {
-		n = snprintf(sp->dir, sizeof(sp->dir), "%s/%s", o->dir,
-		    sp->instance);
+		n = snprintf(
+		    sp->dir, sizeof(sp->dir), "%s/%s", o->dir, sp->instance);
 		if (n <= 0 || n >= (int)sizeof(sp->dir))
 			rv = -ERR_TOOBIG;
 	}
@@ -600,8 +601,8 @@ gw_spool_roll(struct gw_spool *sp, uint64_t seq)
 }
 
 static int
-gw_spool_write(struct gw_spool *sp, uint64_t seq, const void *body,
-    uint32_t len)
+gw_spool_write(
+    struct gw_spool *sp, uint64_t seq, const void *body, uint32_t len)
 {
 	struct gw_spool_seg *seg = sp->active;
 	uint8_t              h[GW_SPOOL_HDR];
@@ -646,9 +647,9 @@ gw_spool_append(struct gw_spool *sp, uint64_t seq, const void *body, size_t len)
 		rv = -ERR_TOOBIG;
 		goto out;
 	}
-	if (sp->active == NULL || (sp->active->size > 0 &&
-	                              sp->active->size + reclen >
-	                                  (uint64_t)sp->segment_bytes))
+	if (sp->active == NULL ||
+	    (sp->active->size > 0 &&
+	        sp->active->size + reclen > (uint64_t)sp->segment_bytes))
 		rv = gw_spool_roll(sp, seq);
 	if (rv == 0)
 		rv = gw_spool_write(sp, seq, body, (uint32_t)len);
@@ -666,7 +667,8 @@ gw_spool_append(struct gw_spool *sp, uint64_t seq, const void *body, size_t len)
 		if (fdatasync(sp->active->fd) == 0)
 			sp->st.fsyncs++;
 		else
-			log_warn("gw.spool_fsync_failed", LOG_I64("errno", errno));
+			log_warn(
+			    "gw.spool_fsync_failed", LOG_I64("errno", errno));
 	} else if (sp->fsync == GW_SPOOL_FSYNC_INTERVAL) {
 		sp->dirty = true;
 	}

@@ -31,7 +31,8 @@ t_rmtree(const char *path)
 		return;
 	}
 	while ((de = readdir(d)) != NULL) {
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+		if (strcmp(de->d_name, ".") == 0 ||
+		    strcmp(de->d_name, "..") == 0)
 			continue;
 		snprintf(sub, sizeof(sub), "%s/%s", path, de->d_name);
 		if (lstat(sub, &st) == 0 && S_ISDIR(st.st_mode))
@@ -96,8 +97,8 @@ t_expect(struct gw_spool *sp, uint64_t from, uint64_t to)
 	uint32_t               i;
 
 	buf_init(&b->data, 1 << 20);
-	T_OK(gw_spool_take(sp, now_mono_ms() + 3600000, 0, GW_SPOOL_BATCH_MAX,
-	    1 << 20, b));
+	T_OK(gw_spool_take(
+	    sp, now_mono_ms() + 3600000, 0, GW_SPOOL_BATCH_MAX, 1 << 20, b));
 	T_EQ_INT(b->n, to >= from ? to - from + 1 : 0);
 	for (i = 0; i < b->n; i++) {
 		T_EQ_INT(b->seq[i], from + i);

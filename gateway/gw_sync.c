@@ -42,10 +42,10 @@ gw_sync_metrics_init(struct gw *gw)
 
 	gw->m_spooled = svc_counter("sub2api_gateway_usage_spooled_total",
 	    "Usage events written to the local spool.");
-	gw->m_unspooled = svc_family(MET_COUNTER,
-	    "sub2api_gateway_usage_unspooled_total",
-	    "Usage events published without being spooled, by reason.",
-	    reason, 1, NULL, 0);
+	gw->m_unspooled =
+	    svc_family(MET_COUNTER, "sub2api_gateway_usage_unspooled_total",
+	        "Usage events published without being spooled, by reason.",
+	        reason, 1, NULL, 0);
 	gw->m_resent = svc_counter("sub2api_gateway_usage_resent_total",
 	    "Spooled usage events sent again to billing over the sync.");
 	gw->m_trimmed = svc_counter("sub2api_gateway_usage_trimmed_total",
@@ -70,6 +70,8 @@ gw_spool_start(struct gw *gw)
 	int                  rv;
 
 	gw_sync_metrics_init(gw);
+	(void)str_copy(
+	    gw->run_instance, sizeof(gw->run_instance), gw->svc.instance);
 	memset(&o, 0, sizeof(o));
 	o.dir = gw->cfg->spool_dir;
 	o.instance = gw->svc.instance;
@@ -78,8 +80,8 @@ gw_spool_start(struct gw *gw)
 	o.segment_bytes = gw->cfg->spool_segment;
 	rv = gw_spool_open(&o, &gw->spool);
 	if (rv != 0)
-		fatalx("gw.spool_open_failed", LOG_STR("dir", o.dir),
-		    LOG_ERR(rv));
+		fatalx(
+		    "gw.spool_open_failed", LOG_STR("dir", o.dir), LOG_ERR(rv));
 	rv = svc_set_instance(&gw->svc, gw_spool_instance(gw->spool));
 	if (rv != 0)
 		fatalx("gw.spool_instance_failed", LOG_ERR(rv));
@@ -121,8 +123,8 @@ gw_sync_call(struct gw *gw, const struct gw_spool_batch *b, struct buf *out,
 		q->blobs[i].len = b->len[i];
 		off += b->len[i];
 	}
-	rv = proto_usage_sync_req_pack(out, NULL,
-	    now_wall_ms() + gw->cfg->spool_sync_timeout, q);
+	rv = proto_usage_sync_req_pack(
+	    out, NULL, now_wall_ms() + gw->cfg->spool_sync_timeout, q);
 	free(q);
 	if (rv == 0)
 		rv = nngx_req_call(gw->bsync, out->data, out->len,
@@ -145,18 +147,18 @@ gw_sync_call(struct gw *gw, const struct gw_spool_batch *b, struct buf *out,
 static void
 gw_sync_cb(void *arg)
 {
-	struct gw                 *gw = arg;
-	struct gw_spool_batch     *b = xcalloc(1, sizeof(*b));
-	struct buf                 out, in;
-	uint64_t                   committed = 0;
-	int                        rv;
+	struct gw             *gw = arg;
+	struct gw_spool_batch *b = xcalloc(1, sizeof(*b));
+	struct buf             out, in;
+	uint64_t               committed = 0;
+	int                    rv;
 
 	buf_init(&b->data, GW_SYNC_BYTES_MAX);
 	buf_init(&out, PROTO_MAX_MSG);
 	buf_init(&in, 64 * 1024);
-	rv = gw_spool_take(gw->spool, now_mono_ms(),
-	    gw->cfg->spool_resend_after, (uint32_t)gw->cfg->spool_sync_batch,
-	    GW_SYNC_BYTES_MAX, b);
+	rv =
+	    gw_spool_take(gw->spool, now_mono_ms(), gw->cfg->spool_resend_after,
+	        (uint32_t)gw->cfg->spool_sync_batch, GW_SYNC_BYTES_MAX, b);
 	if (rv != 0)
 		log_warn("gw.spool_read_failed", LOG_ERR(rv));
 	rv = gw_sync_call(gw, b, &out, &in, &committed);
