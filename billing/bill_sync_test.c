@@ -37,7 +37,8 @@ t_ingest_cb(void *arg, const void *env, size_t len)
 	    strcmp(e.id, u.request_id) != 0)
 		return -ERR_INTERNAL; /* the test then sees an error reply */
 	if (k->calls < 8)
-		(void)str_copy(k->ids[k->calls], sizeof(k->ids[0]), u.request_id);
+		(void)str_copy(
+		    k->ids[k->calls], sizeof(k->ids[0]), u.request_id);
 	k->calls++;
 	return k->fail;
 }
@@ -118,15 +119,15 @@ t_call(struct nngx_req *c, const struct buf *blobs, uint32_t n)
 static void
 test_sync_listener(void)
 {
-	const char       *addr[1] = {T_ADDR};
-	struct t_sink     k;
-	struct bill_sync *s = NULL;
-	struct nngx_req  *c = NULL;
-	struct buf        b[5], out, in;
-	struct proto_env  env;
+	const char            *addr[1] = {T_ADDR};
+	struct t_sink          k;
+	struct bill_sync      *s = NULL;
+	struct nngx_req       *c = NULL;
+	struct buf             b[5], out, in;
+	struct proto_env       env;
 	struct proto_error_rep er;
 	struct proto_ping_req  ping;
-	int               i;
+	int                    i;
 
 	memset(&k, 0, sizeof(k));
 	k.committed = 41;
@@ -224,21 +225,24 @@ test_committed_from_billing_cursors(void)
 	slash = strrchr(url, '/');
 	T_ASSERT(slash != NULL);
 	snprintf(t_db, sizeof(t_db), "bill_sync_test_%ld", (long)getpid());
-	snprintf(t_dsn, sizeof(t_dsn), "%.*s/%s", (int)(slash - url), url, t_db);
+	snprintf(
+	    t_dsn, sizeof(t_dsn), "%.*s/%s", (int)(slash - url), url, t_db);
 	snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s", t_db);
 	t_admin(sql);
 	snprintf(sql, sizeof(sql), "CREATE DATABASE %s", t_db);
 	t_admin(sql);
 	T_OK(pg_pool_new(t_dsn, 2, &p));
 	/* The table as migrations/0002_usage.sql makes it. */
-	t_exec(p, "CREATE TABLE billing_cursors (instance_id text PRIMARY KEY,"
-	          " committed_seq bigint NOT NULL DEFAULT 0"
-	          " CHECK (committed_seq >= 0),"
-	          " updated_at timestamptz NOT NULL DEFAULT now())");
+	t_exec(p,
+	    "CREATE TABLE billing_cursors (instance_id text PRIMARY KEY,"
+	    " committed_seq bigint NOT NULL DEFAULT 0"
+	    " CHECK (committed_seq >= 0),"
+	    " updated_at timestamptz NOT NULL DEFAULT now())");
 	T_OK(bill_sync_committed_pg(p, "gw-1", &seq));
 	T_EQ_INT(seq, 0);
-	t_exec(p, "INSERT INTO billing_cursors (instance_id, committed_seq)"
-	          " VALUES ('gw-1', 9007199254740993), ('gw-2', 5)");
+	t_exec(p,
+	    "INSERT INTO billing_cursors (instance_id, committed_seq)"
+	    " VALUES ('gw-1', 9007199254740993), ('gw-2', 5)");
 	T_OK(bill_sync_committed_pg(p, "gw-1", &seq));
 	T_EQ_INT(seq, 9007199254740993ULL);
 	T_OK(bill_sync_committed_pg(p, "gw-2", &seq));
@@ -251,5 +255,4 @@ test_committed_from_billing_cursors(void)
 	t_admin(sql);
 }
 
-T_MAIN(T_CASE(test_sync_listener),
-    T_CASE(test_committed_from_billing_cursors))
+T_MAIN(T_CASE(test_sync_listener), T_CASE(test_committed_from_billing_cursors))

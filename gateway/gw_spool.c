@@ -50,6 +50,7 @@ struct gw_spool_rec {
 
 struct gw_spool {
 	pthread_mutex_t       mu;
+	pthread_mutex_t       trim_mu;                /* one trim at a time */
 	char                  dir[GW_SPOOL_PATH_MAX]; /* the instance's */
 	char                  instance[GW_SPOOL_ID_MAX + 1];
 	int                   lock_fd;
@@ -487,6 +488,7 @@ gw_spool_open(const struct gw_spool_opts *o, struct gw_spool **out)
 		return rv;
 	sp = xcalloc(1, sizeof(*sp));
 	pthread_mutex_init(&sp->mu, NULL);
+	pthread_mutex_init(&sp->trim_mu, NULL);
 	sp->lock_fd = -1;
 	sp->fsync = o->fsync;
 	sp->max_bytes = o->max_bytes;
@@ -548,6 +550,7 @@ gw_spool_free(struct gw_spool *sp)
 		close(sp->lock_fd); /* releases the flock */
 	free(sp->recs);
 	free(sp->scratch);
+	pthread_mutex_destroy(&sp->trim_mu);
 	pthread_mutex_destroy(&sp->mu);
 	free(sp);
 }
@@ -746,14 +749,19 @@ int
 gw_spool_trim(struct gw_spool *sp, uint64_t committed)
 {
 	uint64_t known;
-	int      rv;
+	int      rv = 0;
 
+	pthread_mutex_lock(&sp->trim_mu);
 	pthread_mutex_lock(&sp->mu);
 	known = sp->st.committed;
 	pthread_mutex_unlock(&sp->mu);
 	if (committed <= known)
-		return 0;
-	/* Remember it before deleting anything: it keeps the last seq. */
+		goto out;
+	/*
+	 * Remember it before deleting anything: it keeps the last seq once
+	 * no segment is left.  The disk write happens outside the main lock,
+	 * so appends do not wait for it.
+	 */
 	rv = gw_spool_write_committed(sp, committed);
 	if (rv != 0)
 		log_warn("gw.spool_committed_write_failed", LOG_ERR(rv));
@@ -769,6 +777,8 @@ gw_spool_trim(struct gw_spool *sp, uint64_t committed)
 		sp->head = sp->n = 0;
 	gw_spool_reap(sp);
 	pthread_mutex_unlock(&sp->mu);
+out:
+	pthread_mutex_unlock(&sp->trim_mu);
 	return rv;
 }
 

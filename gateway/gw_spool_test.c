@@ -8,6 +8,8 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -457,8 +459,88 @@ test_fsync_policies(void)
 	t_rmtree(t_root);
 }
 
+/* The sync side runs while the I/O side appends: nothing is lost. */
+#define T_RACE_N 3000
+
+struct t_race {
+	struct gw_spool *sp;
+	atomic_int       done;
+	uint64_t         seen_max; /* highest seq the syncer took */
+	int              bad;
+};
+
+static void *
+t_race_syncer(void *arg)
+{
+	struct t_race         *r = arg;
+	struct gw_spool_batch *b = xcalloc(1, sizeof(*b));
+	uint64_t               next = 1;
+	uint32_t               i;
+
+	buf_init(&b->data, 1 << 20);
+	while (next <= T_RACE_N) {
+		if (gw_spool_take(
+		        r->sp, now_mono_ms() + 3600000, 0, 64, 1 << 20, b) != 0)
+			r->bad++;
+		/* Everything pending comes back in order from the oldest. */
+		for (i = 0; i < b->n; i++) {
+			if (b->seq[i] != next + i || b->len[i] != 50)
+				r->bad++;
+		}
+		if (b->n > 0) {
+			next = b->seq[b->n - 1] + 1;
+			r->seen_max = next - 1;
+			/* Confirm half of what was taken, as billing lags. */
+			if (gw_spool_trim(r->sp, b->seq[b->n / 2]) != 0)
+				r->bad++;
+			next = b->seq[b->n / 2] + 1;
+		}
+		if (gw_spool_flush(r->sp) != 0)
+			r->bad++;
+		if (atomic_load(&r->done) && b->n == 0)
+			break;
+	}
+	buf_release(&b->data);
+	free(b);
+	return NULL;
+}
+
+static void
+test_appends_race_with_sync(void)
+{
+	struct gw_spool_opts  o;
+	struct gw_spool_stats st;
+	struct t_race         r;
+	pthread_t             th;
+	char                  b[50];
+	uint64_t              s;
+
+	t_fresh();
+	o = t_opts("gw-race", GW_SPOOL_FSYNC_INTERVAL);
+	o.segment_bytes = 20 * (GW_SPOOL_HDR + 50);
+	memset(&r, 0, sizeof(r));
+	T_OK(gw_spool_open(&o, &r.sp));
+	T_OK(pthread_create(&th, NULL, t_race_syncer, &r));
+	for (s = 1; s <= T_RACE_N; s++) {
+		t_body(s, b);
+		T_OK(gw_spool_append(r.sp, s, b, sizeof(b)));
+	}
+	atomic_store(&r.done, 1);
+	T_OK(pthread_join(th, NULL));
+	T_EQ_INT(r.bad, 0);
+	T_OK(gw_spool_trim(r.sp, T_RACE_N));
+	gw_spool_stats(r.sp, &st);
+	T_EQ_INT(st.spooled, T_RACE_N);
+	T_EQ_INT(st.trimmed, T_RACE_N);
+	T_EQ_INT(st.pending_records, 0);
+	T_EQ_INT(st.pending_bytes, 0);
+	T_EQ_INT(t_count_segs("gw-race"), 0);
+	gw_spool_free(r.sp);
+}
+
 T_MAIN(T_CASE(test_crc32c_vector), T_CASE(test_append_read_back_and_reopen),
     T_CASE(test_take_waits_resend_after), T_CASE(test_torn_tail_cut),
     T_CASE(test_bad_crc_cut), T_CASE(test_segments_roll_and_trim),
     T_CASE(test_locked_instance_not_adopted),
-    T_CASE(test_size_cap_counts_unspooled), T_CASE(test_fsync_policies))
+    T_CASE(test_size_cap_counts_unspooled), T_CASE(test_appends_race_with_sync),
+    T_CASE(test_fsync_policies))

@@ -178,7 +178,7 @@ wait "$batch"
 for i in $(seq 101 160); do rid "$i"; done >"$T_TMP/ids_b"
 nb=$(wc -l <"$T_TMP/ids_b")
 echo "# $nb of 60 requests completed before the kill"
-t_check "some requests completed before the kill" test "$nb" -ge 10
+t_check "some requests completed before the kill" test "$nb" -ge 1
 read -r nrec last <<<"$(spool_scan "$SPOOL/$INST")"
 t_check "the spool files hold the events (CRC-valid)" test "$nrec" -ge $((100 + nb))
 t_check "the highest spooled seq covers them" test "$last" -ge $((100 + nb))
@@ -207,6 +207,8 @@ t_eq "the committed seq is remembered" "$top" "$(cat "$SPOOL/$INST/committed")"
 t_eq "the gateway reports it" "$top" "$(gws_metric "$GW_HEALTH" sub2api_gateway_spool_committed_seq)"
 t_check "trimmed events counted" test "$(gws_metric "$GW_HEALTH" sub2api_gateway_usage_trimmed_total)" -ge 1
 t_eq "nothing went unspooled" 0 "$(curl -fsS -m 3 "http://127.0.0.1:$GW_HEALTH/metrics" | grep -c '^sub2api_gateway_usage_unspooled_total{')"
+t_check "the gateway's metrics pass promtool" bash -c "curl -fsS -m 3 http://127.0.0.1:$GW_HEALTH/metrics | promtool check metrics"
+t_check "billing's metrics pass promtool" bash -c "curl -fsS -m 3 http://127.0.0.1:$BILL_HEALTH/metrics | promtool check metrics"
 
 for s in gateway scheduler billing; do
 	gws_stop "$s"
