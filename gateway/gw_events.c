@@ -7,7 +7,8 @@
  * the sync with billing (gw_sync.c) can resend it if the publication is
  * lost.  Neither step blocks a request: a full or failing spool is
  * counted and logged and the event is still published; nngx_pub_send()
- * queues or drops, and a drop is counted.
+ * queues or drops, and a drop is counted.  Usage events are numbered and
+ * spooled on the I/O thread only: the spool takes seqs in increasing order.
  */
 #include <stdatomic.h>
 #include <stdio.h>
