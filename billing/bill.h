@@ -35,6 +35,8 @@
 	    "SUB address the gateways publish usage events to.")               \
 	X(recv_queue, CFG_INT, "8192", 16, 1048576, NULL, 0,                   \
 	    "Messages queued in the subscriber before NNG drops.")             \
+	X(sync_addr, CFG_NNG, ADDR_BILLING_SYNC, 0, 0, NULL, 0,                \
+	    "REP address the gateways' usage sync dials.")                     \
 	X(price_file, CFG_STR, "", 0, 1024, NULL, 0,                           \
 	    "LiteLLM-format price table; empty: the bundled one.")             \
 	X(price_bundled, CFG_STR, "billing/prices.json", 0, 1024, NULL, 0,     \
@@ -79,6 +81,42 @@ struct bill {
 	struct bill_prices    *prices;
 	struct bill_ledger    *ledger;
 	struct bill_writer    *writer;
+	struct bill_sync      *sync;
 };
+
+/*
+ * bill_sync.c: the usage sync listener.  Gateways send the usage events
+ * billing has not confirmed (USAGE_SYNC_REQ); each is handed to ingest as
+ * a packed USAGE_EVT envelope (the bytes a SUB delivery carries), and the
+ * reply carries committed(instance).
+ *
+ * ingest(arg, env, len): env is borrowed for the call; 0, or -ERR_x to
+ * fail the whole request (the gateway resends later).  committed(arg,
+ * instance, &seq): the instance's committed seq, 0 when unknown; 0 or
+ * -ERR_x.  Both run on nng worker threads, several at once: they must be
+ * thread-safe.
+ */
+typedef int (*bill_sync_ingest_fn)(void *arg, const void *env, size_t len);
+typedef int (*bill_sync_committed_fn)(
+    void *arg, const char *instance, uint64_t *seq);
+
+struct bill_sync;
+
+/*
+ * Listens on addr (borrowed); the callbacks and their args are borrowed
+ * for the listener's life.  *out is owned, freed by bill_sync_free().
+ */
+int bill_sync_new(const char *addr, bill_sync_ingest_fn ingest,
+    void *ingest_arg, bill_sync_committed_fn committed, void *committed_arg,
+    struct bill_sync **out) WARN_UNUSED;
+
+/* Stops listening (waits for handlers in progress) and frees.  NULL ok. */
+void bill_sync_free(struct bill_sync *s);
+
+/*
+ * A committed callback over billing's pool (arg: struct pg_pool *):
+ * SELECT committed_seq FROM billing_cursors WHERE instance_id = $1.
+ */
+int bill_sync_committed_pg(void *arg, const char *instance, uint64_t *seq);
 
 #endif /* BILL_H */

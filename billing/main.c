@@ -14,26 +14,42 @@
 
 CFG_DEFINE(bill_cfg, "billing", "BILLING", BILL_CFG)
 
+/*
+ * A usage event envelope, from the SUB path or the gateways' sync: onto
+ * the writer's queue.  A full queue refuses (counted): a SUB delivery is
+ * then lost here but stays in the gateway's spool, and a sync request
+ * fails as a whole, so the gateway resends it later.
+ */
+static int
+bill_usage_cb(void *arg, const void *payload, size_t len)
+{
+	struct bill    *b = arg;
+	struct bill_ev *e;
+	int             rv;
+
+	met_counter_inc(b->usage_events);
+	rv = bill_ev_decode(payload, len, &e);
+	if (rv != 0) {
+		met_counter_inc(b->bad_events);
+		log_warn("bill.bad_usage_event", LOG_U64("bytes", len));
+		return 0; /* never valid: resending would not help */
+	}
+	rv = bill_writer_push(b->writer, e);
+	if (rv != 0)
+		bill_ev_free(e);
+	return rv;
+}
+
 /* One switch over topics; runs on the subscriber's nng thread. */
 static void
 bill_event_cb(void *arg, const char *topic, const void *payload, size_t len)
 {
 	struct bill *b = arg;
 
-	struct bill_ev *e;
-
 	if (strcmp(topic, TOPIC_HEARTBEAT) == 0) {
 		(void)hb_rx_feed(&b->hb, payload, len);
 	} else if (strcmp(topic, TOPIC_USAGE) == 0) {
-		met_counter_inc(b->usage_events);
-		if (bill_ev_decode(payload, len, &e) != 0) {
-			met_counter_inc(b->bad_events);
-			log_warn("bill.bad_usage_event", LOG_U64("bytes", len));
-			return;
-		}
-		/* A full queue drops (counted); the replay brings it back. */
-		if (bill_writer_push(b->writer, e) != 0)
-			bill_ev_free(e);
+		(void)bill_usage_cb(b, payload, len);
 	} else {
 		met_counter_inc(b->other_events);
 	}
@@ -136,6 +152,11 @@ bill_start(struct bill *b)
 	if (rv != 0)
 		fatalx("bill.listen_failed",
 		    LOG_STR("addr", b->cfg->events_addr), LOG_ERR(rv));
+	rv = bill_sync_new(b->cfg->sync_addr, bill_usage_cb, b,
+	    bill_sync_committed_pg, b->pg, &b->sync);
+	if (rv != 0)
+		fatalx("bill.sync_listen_failed",
+		    LOG_STR("addr", b->cfg->sync_addr), LOG_ERR(rv));
 }
 
 int
@@ -151,6 +172,7 @@ main(int argc, char **argv)
 
 	svc_serve(&b.svc);
 
+	bill_sync_free(b.sync);
 	nngx_sub_close(b.sub);
 	nngx_sub_free(b.sub);
 	/* Queued events are applied within the drain budget. */

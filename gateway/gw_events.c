@@ -2,9 +2,13 @@
  * gw_events.c: usage and error events (I/O thread and MHD thread).
  *
  * Each gateway instance numbers its usage events from 1 (and its error
- * events apart), so billing can see a gap and ask for a replay (the spool
- * and the replay endpoint come with the billing issue).  Publishing never
- * blocks: nngx_pub_send() queues or drops, and a drop is counted.
+ * events apart; an adopted instance numbers on from its spool).  A usage
+ * event is appended to the spool (gw_spool.h) before it is published, so
+ * the sync with billing (gw_sync.c) can resend it if the publication is
+ * lost.  Neither step blocks a request: a full or failing spool is
+ * counted and logged and the event is still published; nngx_pub_send()
+ * queues or drops, and a drop is counted.  Usage events are numbered and
+ * spooled on the I/O thread only: the spool takes seqs in increasing order.
  */
 #include <stdatomic.h>
 #include <stdio.h>
@@ -12,6 +16,7 @@
 #include "err.h"
 #include "gw.h"
 #include "gw_relay.h"
+#include "gw_spool.h"
 #include "log.h"
 
 #define GW_EV_MAX (16 * 1024)
@@ -26,6 +31,36 @@ gw_events_ids(const struct gw_req *r, int64_t *uid, int64_t *kid, int64_t *gid,
 	*kid = d ? d->api_key_id : 0;
 	*gid = d ? d->group_id : 0;
 	*aid = d && d->outcome == PROTO_ACQ_OK ? d->account_id : 0;
+}
+
+/* Spools the packed body of e; a refusal is counted, logged, survived. */
+static void
+gw_events_spool(struct gw *gw, const struct proto_usage_evt *e)
+{
+	static const char *const full[] = {"full"}, *const error[] = {"error"};
+	struct met_counter *c;
+	struct buf          body;
+	uint64_t            n;
+	int                 rv;
+
+	if (gw->spool == NULL)
+		return;
+	buf_init(&body, GW_EV_MAX);
+	rv = proto_body_pack(&body, MSG_USAGE_EVT, e);
+	if (rv == 0)
+		rv = gw_spool_append(gw->spool, e->seq, body.data, body.len);
+	buf_release(&body);
+	if (rv == 0) {
+		met_counter_inc(gw->m_spooled);
+		return;
+	}
+	c = met_counter_get(gw->m_unspooled, rv == -ERR_TOOBIG ? full : error);
+	met_counter_inc(c);
+	n = met_counter_value(c);
+	/* 1, 2, 4, 8...: a full spool does not flood the log. */
+	if ((n & (n - 1)) == 0)
+		log_warn("gw.usage_unspooled", LOG_REQ(e->request_id),
+		    LOG_U64("seq", e->seq), LOG_ERR(rv), LOG_U64("count", n));
 }
 
 void
@@ -61,6 +96,7 @@ gw_events_usage(struct gw *gw, struct gw_req *r, int status)
 	(void)str_copy(e.client_ip, sizeof(e.client_ip), r->client_ip);
 	(void)str_copy(e.user_agent, sizeof(e.user_agent), r->user_agent);
 	e.created_at_ms = now_wall_ms();
+	gw_events_spool(gw, &e);
 	buf_init(&out, GW_EV_MAX);
 	rv = proto_usage_evt_pack(&out, r->id, 0, &e);
 	if (rv == 0)
@@ -82,7 +118,7 @@ gw_events_error(struct gw *gw, struct gw_req *r, int status, const char *type,
 	int                    rv;
 
 	memset(&e, 0, sizeof(e));
-	(void)str_copy(e.instance, sizeof(e.instance), gw->svc.instance);
+	(void)str_copy(e.instance, sizeof(e.instance), gw->run_instance);
 	e.seq = atomic_fetch_add(&gw->error_seq, 1) + 1;
 	(void)str_copy(e.request_id, sizeof(e.request_id), r->id);
 	gw_events_ids(r, &e.user_id, &e.api_key_id, &e.group_id, &e.account_id);

@@ -527,12 +527,16 @@ gw_relay_done(struct gw *gw, struct gw_req *r, CURLcode rc)
 		met_counter_inc(gw->m_stream_errors);
 	}
 	gw_up_finish_body(gw, r);
+	/*
+	 * Spool the usage event before the client can see the end of the
+	 * answer: a gateway killed after that still owes billing the event.
+	 */
+	gw_events_usage(gw, r, rc == CURLE_OK ? r->up_status : 502);
 	pthread_mutex_lock(&r->mu);
 	r->out_done = true;
 	pthread_mutex_unlock(&r->mu);
 	gw_relay_release(
 	    gw, r, r->up_status, rc == CURLE_OK ? "" : "stream_error");
-	gw_events_usage(gw, r, rc == CURLE_OK ? r->up_status : 502);
 	gw_io_resume(r);
 	gw_io_finish(gw, r);
 }

@@ -69,7 +69,7 @@ gw_hb_cb(void *arg)
 
 	buf_init(&out, GW_ENV_MAX);
 	gw->hb_seq++;
-	rv = hb_pack(&out, "gateway", gw->svc.instance, gw->hb_seq,
+	rv = hb_pack(&out, "gateway", gw->run_instance, gw->hb_seq,
 	    gw->svc.started_ms, states[atomic_load(&gw->state)], 0);
 	if (rv == 0)
 		rv = nngx_pub_send(gw->pub, TOPIC_HEARTBEAT, out.data, out.len);

@@ -37,10 +37,14 @@ main(int argc, char **argv)
 	svc_init(&gw.svc, "gateway", &SVC_OPTS(gw.cfg));
 	atomic_store(&gw.state, GW_ST_STARTING);
 	gw_metrics_init(&gw);
+	gw_spool_start(&gw); /* may adopt an instance id: before any use */
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	rv = gw_wiring_start(&gw);
 	if (rv != 0)
 		fatalx("gw.wiring_failed", LOG_ERR(rv));
+	rv = gw_sync_start(&gw);
+	if (rv != 0)
+		fatalx("gw.sync_failed", LOG_ERR(rv));
 	rv = gw_io_start(&gw);
 	if (rv != 0)
 		fatalx("gw.io_failed", LOG_ERR(rv));
@@ -57,6 +61,7 @@ main(int argc, char **argv)
 	gw_io_stop(&gw);
 	gw_wiring_stop(&gw); /* closes the REQ socket: callbacks end */
 	gw_io_free(&gw);
+	gw_sync_stop(&gw); /* no event comes any more: close the spool */
 	gw_http_stop(&gw);
 	svc_release(&gw.svc);
 	curl_global_cleanup();

@@ -27,8 +27,9 @@
  * absent on input and then decode as 0 / "" / false.
  *
  * Ownership.  Decoded structs are self-contained fixed-size values that
- * need no freeing, with one exception: struct proto_replay_rep's blobs
- * borrow pointers into the input buffer, which must outlive them.  The
+ * need no freeing, with two exceptions: the blobs of struct
+ * proto_replay_rep and struct proto_usage_sync_req borrow pointers into
+ * the input buffer, which must outlive them.  The
  * codecs borrow every pointer they are given and keep none.  Some structs
  * are large (proto_metrics_snapshot_evt is about 100 KiB,
  * proto_sched_acquire_rep about 19 KiB, proto_sched_keyinfo_rep about
@@ -87,7 +88,7 @@
 #define PROTO_LEASES_MAX   16  /* lease ids per renew */
 #define PROTO_HEADERS_MAX  16  /* upstream headers per release */
 #define PROTO_SAMPLES_MAX  256 /* samples per metrics snapshot */
-#define PROTO_BLOBS_MAX    512 /* usage events per replay reply */
+#define PROTO_BLOBS_MAX    512 /* usage events per replay/sync */
 #define PROTO_MODELS_MAX   128 /* model names per key-info reply */
 
 enum proto_type {
@@ -373,6 +374,25 @@ struct proto_replay_rep {
 	struct proto_blob blobs[PROTO_BLOBS_MAX]; /* "evts": bin each */
 	uint64_t          high_seq;               /* "high": highest held */
 	bool              complete;               /* "done": range all sent */
+};
+
+/*
+ * The gateway's delivery sync with billing (DESIGN section 4): every few
+ * seconds a gateway sends the usage events it has spooled and billing has
+ * not confirmed (oldest first; none on a plain poll), and billing answers
+ * the highest contiguous seq it has committed for that instance.  Each
+ * blob is a packed USAGE_EVT body, as in proto_replay_rep; billing
+ * ingests it like a published event (request ids make it idempotent).
+ */
+struct proto_usage_sync_req {
+	char              instance[PROTO_ID_MAX + 1]; /* "inst" */
+	uint32_t          n_blobs;
+	struct proto_blob blobs[PROTO_BLOBS_MAX]; /* "evts": bin each */
+};
+
+struct proto_usage_sync_rep {
+	char     instance[PROTO_ID_MAX + 1]; /* "inst": echoed */
+	uint64_t committed_seq;              /* "seq": 0 = nothing yet */
 };
 
 /* ---- envelope ------------------------------------------------------ */

@@ -1,9 +1,9 @@
 /*
  * proto_misc.c: field tables of the generic messages (ping, error reply)
- * and of the usage replay exchange, plus proto_reply_error().
+ * and of the usage replay and sync exchanges, plus proto_reply_error().
  *
- * A replay reply carries usage event bodies as opaque bin blobs: the
- * gateway spools them already packed and sends them as they are, and
+ * A replay reply (and a sync request) carries usage event bodies as opaque bin
+ * blobs: the gateway spools them already packed and sends them as they are, and
  * billing decodes each with proto_body_unpack(MSG_USAGE_EVT, ...), so one
  * bad spool entry fails one event, not the whole reply.
  */
@@ -76,6 +76,22 @@ static const struct proto_field proto_replay_rep_fields[] = {
 };
 #undef T
 PROTO_DESC(replay_rep, proto_replay_rep_fields, NULL);
+
+#define T struct proto_usage_sync_req
+static const struct proto_field proto_usage_sync_req_fields[] = {
+    PROTO_F_STR(T, "inst", instance, 0),
+    PROTO_F_ARR(T, "evts", PROTO_K_BLOBS, blobs, n_blobs, 0),
+};
+#undef T
+PROTO_DESC(usage_sync_req, proto_usage_sync_req_fields, NULL);
+
+#define T struct proto_usage_sync_rep
+static const struct proto_field proto_usage_sync_rep_fields[] = {
+    PROTO_F_STR(T, "inst", instance, 0),
+    PROTO_F_SCALAR(T, "seq", PROTO_K_U64, committed_seq, 0),
+};
+#undef T
+PROTO_DESC(usage_sync_rep, proto_usage_sync_rep_fields, NULL);
 
 int
 proto_reply_error(

@@ -218,14 +218,16 @@ proto_sample_events(int type, void *msg, unsigned s)
 static void
 proto_sample_misc(int type, void *msg, unsigned s)
 {
-	static const char        blob_a[] = "\x81\xa3seq\x01";
-	static const char        blob_b[] = "opaque spool entry";
-	struct proto_ping_req   *pq = msg;
-	struct proto_ping_rep   *pp = msg;
-	struct proto_error_rep  *er = msg;
-	struct proto_replay_req *rq = msg;
-	struct proto_replay_rep *rp = msg;
-	unsigned                 i;
+	static const char            blob_a[] = "\x81\xa3seq\x01";
+	static const char            blob_b[] = "opaque spool entry";
+	struct proto_ping_req       *pq = msg;
+	struct proto_ping_rep       *pp = msg;
+	struct proto_error_rep      *er = msg;
+	struct proto_replay_req     *rq = msg;
+	struct proto_replay_rep     *rp = msg;
+	struct proto_usage_sync_req *sq = msg;
+	struct proto_usage_sync_rep *sp = msg;
+	unsigned                     i;
 
 	switch (type) {
 	case MSG_PING_REQ:
@@ -260,6 +262,22 @@ proto_sample_misc(int type, void *msg, unsigned s)
 		}
 		rp->high_seq = 9999 + s;
 		rp->complete = (s & 1) == 0;
+		break;
+	case MSG_USAGE_SYNC_REQ:
+		PROTO_SAMPLE_STR(sq->instance, "gateway-h-42-0a0b0c0d", s);
+		/* Seed 0 is a plain poll: no events. */
+		sq->n_blobs = s % 7;
+		for (i = 0; i < sq->n_blobs; i++) {
+			const char *b = (i & 1) ? blob_b : blob_a;
+
+			sq->blobs[i].ptr = (const uint8_t *)b;
+			sq->blobs[i].len = (i & 1) ? sizeof(blob_b) - 1 - i % 5
+			                           : sizeof(blob_a) - 1;
+		}
+		break;
+	case MSG_USAGE_SYNC_REP:
+		PROTO_SAMPLE_STR(sp->instance, "gateway-h-42-0a0b0c0d", s);
+		sp->committed_seq = s == 0 ? 0 : UINT64_MAX - s;
 		break;
 	}
 }

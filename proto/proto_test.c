@@ -24,31 +24,48 @@ static const int t_types[] = {
 static int
 t_cmp(int type, const void *a, const void *b)
 {
-	const struct proto_replay_rep *ra = a, *rb = b;
-	uint32_t                       i;
+	size_t             n = proto_msg_size(type);
+	struct proto_blob *xb, *yb;
+	uint32_t           i, nb;
 
-	if (type == MSG_REPLAY_REP) {
+	if (type == MSG_REPLAY_REP || type == MSG_USAGE_SYNC_REQ) {
 		/* Blobs borrow: compare their bytes, then the rest. */
-		struct proto_replay_rep *x = xmemdup(a, sizeof(*ra));
-		struct proto_replay_rep *y = xmemdup(b, sizeof(*rb));
-		int                      rv = 0;
+		char *x = xmemdup(a, n);
+		char *y = xmemdup(b, n);
+		int   rv = 0;
 
-		if (x->n_blobs != y->n_blobs)
-			rv = 1;
-		for (i = 0; rv == 0 && i < x->n_blobs; i++) {
-			if (x->blobs[i].len != y->blobs[i].len ||
-			    memcmp(x->blobs[i].ptr, y->blobs[i].ptr,
-			        x->blobs[i].len) != 0)
+		if (type == MSG_REPLAY_REP) {
+			struct proto_replay_rep *rx = (void *)x,
+			                        *ry = (void *)y;
+
+			xb = rx->blobs;
+			yb = ry->blobs;
+			nb = rx->n_blobs;
+			if (rx->n_blobs != ry->n_blobs)
 				rv = 1;
-			x->blobs[i].ptr = y->blobs[i].ptr = NULL;
+		} else {
+			struct proto_usage_sync_req *sx = (void *)x,
+			                            *sy = (void *)y;
+
+			xb = sx->blobs;
+			yb = sy->blobs;
+			nb = sx->n_blobs;
+			if (sx->n_blobs != sy->n_blobs)
+				rv = 1;
+		}
+		for (i = 0; rv == 0 && i < nb; i++) {
+			if (xb[i].len != yb[i].len ||
+			    memcmp(xb[i].ptr, yb[i].ptr, xb[i].len) != 0)
+				rv = 1;
+			xb[i].ptr = yb[i].ptr = NULL;
 		}
 		if (rv == 0)
-			rv = memcmp(x, y, sizeof(*x));
+			rv = memcmp(x, y, n);
 		free(x);
 		free(y);
 		return rv;
 	}
-	return memcmp(a, b, proto_msg_size(type));
+	return memcmp(a, b, n);
 }
 
 static void
@@ -65,7 +82,10 @@ test_registry(void)
 	T_EQ_INT(MSG_USAGE_EVT, 20);
 	T_EQ_INT(MSG_STATUS_HEARTBEAT_EVT, 24);
 	T_EQ_INT(MSG_REPLAY_REP, 31);
-	T_EQ_INT(ARRAY_SIZE(t_types), 18);
+	T_EQ_INT(MSG_USAGE_SYNC_REQ, 32);
+	T_EQ_INT(MSG_USAGE_SYNC_REP, 33);
+	T_EQ_INT(ARRAY_SIZE(t_types), 20);
+	T_EQ_STR(proto_msg_name(MSG_USAGE_SYNC_REQ), "USAGE_SYNC_REQ");
 	T_EQ_STR(proto_msg_name(MSG_SCHED_ACQUIRE_REQ), "SCHED_ACQUIRE_REQ");
 	T_EQ_STR(proto_msg_name(999), "UNKNOWN");
 	T_ASSERT(!proto_msg_known(0));
@@ -180,6 +200,64 @@ test_typed_wrappers(void)
 		    MSG_USAGE_EVT, r2.blobs[i].ptr, r2.blobs[i].len, &u2));
 		T_EQ_INT(memcmp(&u, &u2, sizeof(u)), 0);
 	}
+	buf_release(&b);
+	buf_release(&blob);
+}
+
+/* A sync request carries whole packed usage bodies; the reply a seq. */
+static void
+test_usage_sync(void)
+{
+	struct proto_usage_evt       u, u2;
+	struct proto_usage_sync_req *q = xcalloc(1, sizeof(*q));
+	struct proto_usage_sync_req *q2 = xcalloc(1, sizeof(*q2));
+	struct proto_usage_sync_rep  p, p2;
+	struct proto_env             env;
+	struct buf                   b, blob;
+	uint32_t                     i;
+
+	buf_init(&b, PROTO_MAX_MSG + 1);
+	buf_init(&blob, PROTO_MAX_MSG + 1);
+	T_ASSERT(proto_sample_fill(MSG_USAGE_EVT, &u, 1));
+	T_OK(proto_body_pack(&blob, MSG_USAGE_EVT, &u));
+	snprintf(q->instance, sizeof(q->instance), "gw-1");
+	q->n_blobs = 200;
+	for (i = 0; i < q->n_blobs; i++) {
+		q->blobs[i].ptr = (const uint8_t *)blob.data;
+		q->blobs[i].len = blob.len;
+	}
+	T_OK(proto_usage_sync_req_pack(&b, "s1", 0, q));
+	T_OK(proto_env_unpack(b.data, b.len, &env));
+	T_EQ_INT(env.type, MSG_USAGE_SYNC_REQ);
+	T_OK(proto_usage_sync_req_unpack(&env, q2));
+	T_EQ_STR(q2->instance, "gw-1");
+	T_EQ_INT(q2->n_blobs, 200);
+	T_OK(proto_body_unpack(
+	    MSG_USAGE_EVT, q2->blobs[199].ptr, q2->blobs[199].len, &u2));
+	T_EQ_INT(memcmp(&u, &u2, sizeof(u)), 0);
+	/* A plain poll carries no events, but the key is still required. */
+	q->n_blobs = 0;
+	buf_reset(&b);
+	T_OK(proto_usage_sync_req_pack(&b, NULL, 0, q));
+	T_OK(proto_env_unpack(b.data, b.len, &env));
+	T_OK(proto_usage_sync_req_unpack(&env, q2));
+	T_EQ_INT(q2->n_blobs, 0);
+	/* One blob past the bound is refused by the packer. */
+	q->n_blobs = PROTO_BLOBS_MAX + 1;
+	buf_reset(&b);
+	T_EQ_INT(proto_usage_sync_req_pack(&b, NULL, 0, q), -ERR_INVAL);
+
+	memset(&p, 0, sizeof(p));
+	snprintf(p.instance, sizeof(p.instance), "gw-1");
+	p.committed_seq = (uint64_t)1 << 40;
+	buf_reset(&b);
+	T_OK(proto_usage_sync_rep_pack(&b, "s1", 0, &p));
+	T_OK(proto_env_unpack(b.data, b.len, &env));
+	T_OK(proto_usage_sync_rep_unpack(&env, &p2));
+	T_EQ_INT(p2.committed_seq, (uint64_t)1 << 40);
+	T_EQ_STR(p2.instance, "gw-1");
+	free(q);
+	free(q2);
 	buf_release(&b);
 	buf_release(&blob);
 }
@@ -304,7 +382,7 @@ test_each_required_key_missing(void)
 			}
 		}
 	}
-	T_EQ_INT(n, 107); /* required keys in all tables */
+	T_EQ_INT(n, 111); /* required keys in all tables */
 	buf_release(&b);
 }
 
@@ -939,10 +1017,11 @@ test_truncated_and_garbage(void)
 }
 
 T_MAIN(T_CASE(test_registry), T_CASE(test_roundtrip_every_type),
-    T_CASE(test_typed_wrappers), T_CASE(test_each_required_key_missing),
-    T_CASE(test_each_field_mistyped), T_CASE(test_each_bound_exceeded),
-    T_CASE(test_integer_ranges), T_CASE(test_samples_and_doubles),
-    T_CASE(test_unknown_keys_and_duplicates), T_CASE(test_semantic_checks),
-    T_CASE(test_keyinfo_checks), T_CASE(test_pack_refuses_bad_structs),
-    T_CASE(test_total_size_caps), T_CASE(test_envelope),
-    T_CASE(test_reply_error), T_CASE(test_truncated_and_garbage))
+    T_CASE(test_typed_wrappers), T_CASE(test_usage_sync),
+    T_CASE(test_each_required_key_missing), T_CASE(test_each_field_mistyped),
+    T_CASE(test_each_bound_exceeded), T_CASE(test_integer_ranges),
+    T_CASE(test_samples_and_doubles), T_CASE(test_unknown_keys_and_duplicates),
+    T_CASE(test_semantic_checks), T_CASE(test_keyinfo_checks),
+    T_CASE(test_pack_refuses_bad_structs), T_CASE(test_total_size_caps),
+    T_CASE(test_envelope), T_CASE(test_reply_error),
+    T_CASE(test_truncated_and_garbage))

@@ -19,6 +19,6 @@
 #define ADDR_BILLING_EVENTS  "ipc://${state_dir}/billing-events.ipc"
 #define ADDR_OPSMON_EVENTS   "ipc://${state_dir}/opsmon-events.ipc"
 #define ADDR_ALERTER_METRICS "ipc://${state_dir}/alerter-metrics.ipc"
-#define ADDR_GATEWAY_REPLAY  "ipc://${state_dir}/gateway-replay.ipc"
+#define ADDR_BILLING_SYNC    "ipc://${state_dir}/billing-sync.ipc"
 
 #endif /* PROTO_TOPICS_H */

@@ -80,6 +80,15 @@ svc_serve(struct svc *s)
 	return signo;
 }
 
+int
+svc_set_instance(struct svc *s, const char *id)
+{
+	if (strlen(id) >= sizeof(s->instance))
+		return -ERR_TOOBIG;
+	(void)str_copy(s->instance, sizeof(s->instance), id);
+	return 0;
+}
+
 void
 svc_release(struct svc *s)
 {

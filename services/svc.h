@@ -97,6 +97,14 @@ void svc_init(struct svc *s, const char *name, const struct svc_opts *opts);
  */
 int svc_serve(struct svc *s);
 
+/*
+ * Replaces the instance id svc_init() generated, for a service that
+ * resumes an earlier instance (the gateway adopting its spool); call it
+ * before the id is used.  id is borrowed; -ERR_TOOBIG when it does not
+ * fit SVC_INSTANCE_MAX.
+ */
+int svc_set_instance(struct svc *s, const char *id) WARN_UNUSED;
+
 /* Stops the listener and frees what svc_init() made; logs "svc.stopped". */
 void svc_release(struct svc *s);
 

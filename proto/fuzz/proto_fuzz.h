@@ -34,28 +34,37 @@ proto_fuzz_die(const char *what, int type, int rv)
 	abort();
 }
 
-/* a and b decoded equal; replay blobs are compared by content. */
+/* a and b decoded equal; replay and sync blobs are compared by content. */
 static bool
 proto_fuzz_same(int type)
 {
-	struct proto_replay_rep *x = &proto_fuzz_a.replay_rep;
-	struct proto_replay_rep *y = &proto_fuzz_b.replay_rep;
-	uint32_t                 i;
+	struct proto_blob *xb, *yb;
+	uint32_t           i, n;
 
-	if (type != MSG_REPLAY_REP)
+	if (type == MSG_REPLAY_REP) {
+		xb = proto_fuzz_a.replay_rep.blobs;
+		yb = proto_fuzz_b.replay_rep.blobs;
+		n = proto_fuzz_a.replay_rep.n_blobs;
+		if (n != proto_fuzz_b.replay_rep.n_blobs)
+			return false;
+	} else if (type == MSG_USAGE_SYNC_REQ) {
+		xb = proto_fuzz_a.usage_sync_req.blobs;
+		yb = proto_fuzz_b.usage_sync_req.blobs;
+		n = proto_fuzz_a.usage_sync_req.n_blobs;
+		if (n != proto_fuzz_b.usage_sync_req.n_blobs)
+			return false;
+	} else {
 		return memcmp(&proto_fuzz_a, &proto_fuzz_b,
 		           proto_msg_size(type)) == 0;
-	if (x->n_blobs != y->n_blobs)
-		return false;
-	for (i = 0; i < x->n_blobs; i++) {
-		if (x->blobs[i].len != y->blobs[i].len ||
-		    (x->blobs[i].len > 0 &&
-		        memcmp(x->blobs[i].ptr, y->blobs[i].ptr,
-		            x->blobs[i].len) != 0))
-			return false;
-		x->blobs[i].ptr = y->blobs[i].ptr = NULL;
 	}
-	return memcmp(x, y, sizeof(*x)) == 0;
+	for (i = 0; i < n; i++) {
+		if (xb[i].len != yb[i].len ||
+		    (xb[i].len > 0 &&
+		        memcmp(xb[i].ptr, yb[i].ptr, xb[i].len) != 0))
+			return false;
+		xb[i].ptr = yb[i].ptr = NULL;
+	}
+	return memcmp(&proto_fuzz_a, &proto_fuzz_b, proto_msg_size(type)) == 0;
 }
 
 /* proto_fuzz_a holds a decoded message: pack it, decode, compare. */
