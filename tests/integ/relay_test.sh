@@ -42,9 +42,15 @@ t_check "count_tokens answers input_tokens" test "$(jget 'd["input_tokens"]')" -
 # Model list and the balance probe.
 t_eq "GET /v1/models 200" 200 "$(curl -s -m 10 -o "$T_TMP/body" -w '%{http_code}' "http://127.0.0.1:$GW/v1/models" -H "x-api-key: $KEY")"
 t_check "models list holds claude-sonnet-4-5" test "$(jget '[m["id"] for m in d["data"]].count("claude-sonnet-4-5")')" = 1
+# Billing charges the requests above: let it commit them all first, so
+# the balance the probe reads is the one in the database.
+settled() { [ "$(psql -qAt "$DB" -c "SELECT count(*) FROM usage_logs")" = "$(gws_metric "$GW_HEALTH" sub2api_gateway_usage_events_total)" ]; }
+t_check "billing committed every usage event so far" t_wait 15 settled
 t_eq "GET /v1/usage 200" 200 "$(curl -s -m 10 -o "$T_TMP/body" -w '%{http_code}' "http://127.0.0.1:$GW/v1/usage" -H "authorization: Bearer $KEY")"
 t_eq "usage probe: valid, USD" "True USD" "$(jget 'd["isValid"], d["unit"]' | tr -d "(),'")"
-t_eq "usage probe: exact remaining balance" 100 "$(jget 'd["remaining"]')"
+BAL=$(psql -qAt "$DB" -c "SELECT balance FROM users WHERE email = 'rich@example.com'")
+t_check "usage probe: balance charged by billing" python3 -c "from decimal import Decimal as D; import sys; sys.exit(not D('$BAL') < 100)"
+t_eq "usage probe: remaining is the exact balance" True "$(python3 -c "import json; from decimal import Decimal as D; d=json.load(open('$T_TMP/body'), parse_float=D); print(D(str(d['remaining'])) == D('$BAL'))")"
 t_eq "GET /v1/models with a bad key -> 401" 401 "$(curl -s -o "$T_TMP/body" -w '%{http_code}' "http://127.0.0.1:$GW/v1/models" -H "x-api-key: sk-bad")"
 
 # Error matrix.
