@@ -9,10 +9,12 @@
  * dropped on the way.
  *
  * The first message seen from an instance (after the subscriber starts, or
- * after the producer restarted with a lower seq) sets the baseline and
- * counts as no gap: pub/sub cannot deliver what was sent before the
- * subscriber connected.  The tracker is thread-safe and bounded: at most
- * SEQTRACK_MAX instances; beyond that, the stalest entry is replaced.
+ * from a restarted producer, which draws a new instance id:
+ * seqtrack_instance_id()) sets the baseline and counts as no gap: pub/sub
+ * cannot deliver what was sent before the subscriber connected.  A seq at
+ * or below the last one from the same id is a repeat, never a restart.  The
+ * tracker is thread-safe and bounded: at most SEQTRACK_MAX instances; beyond
+ * that, the stalest entry is replaced.
  */
 #ifndef SEQTRACK_H
 #define SEQTRACK_H
