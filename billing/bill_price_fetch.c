@@ -7,6 +7,10 @@
  * progress callback polls so that bill_pfetch_free() never waits out a
  * download.
  */
+#include "bill_price_fetch.h"
+
+#include <sys/stat.h>
+
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -14,10 +18,8 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
-#include "bill_price_fetch.h"
 #include "err.h"
 #include "log.h"
 #include "svc.h"
@@ -241,10 +243,14 @@ bill_pf_progress_cb(
 	return atomic_load(&f->stopping) ? 1 : 0;
 }
 
-/* GETs url into *b (at most max bytes; b->p owned by the caller). */
+/*
+ * GETs url into *b (at most max bytes; b->p owned by the caller).  Logs
+ * name what ("sha256" or "table"), never the URL, which may carry a
+ * token in its query or user part.
+ */
 static int
-bill_pf_get(struct bill_pfetch *f, const char *url, size_t max,
-    struct bill_pf_body *b)
+bill_pf_get(struct bill_pfetch *f, const char *url, const char *what,
+    size_t max, struct bill_pf_body *b)
 {
 	CURL    *c;
 	CURLcode cc;
@@ -291,9 +297,10 @@ bill_pf_get(struct bill_pfetch *f, const char *url, size_t max,
 			rv = -ERR_UNAVAIL;
 	}
 	if (rv != 0)
-		log_warn("bill.price_fetch_failed", LOG_STR("url", url),
+		log_warn("bill.price_fetch_failed", LOG_STR("what", what),
 		    LOG_ERR(rv), LOG_I64("status", status),
-		    LOG_STR("msg", cc != CURLE_OK ? curl_easy_strerror(cc) : ""));
+		    LOG_STR(
+		        "msg", cc != CURLE_OK ? curl_easy_strerror(cc) : ""));
 	curl_easy_cleanup(c);
 	return rv;
 }
@@ -366,15 +373,15 @@ bill_pf_stale(struct bill_pfetch *f)
 
 	if (stat(f->path, &sb) != 0)
 		return true;
-	mtime_ms = (int64_t)sb.st_mtim.tv_sec * 1000 +
-	    sb.st_mtim.tv_nsec / 1000000;
+	mtime_ms =
+	    (int64_t)sb.st_mtim.tv_sec * 1000 + sb.st_mtim.tv_nsec / 1000000;
 	return now_wall_ms() - mtime_ms >= f->update_ms;
 }
 
 /* Validates, stores and swaps in a body whose sha256 is sha. */
 static int
-bill_pf_install(struct bill_pfetch *f, const char *p, size_t len,
-    const char *sha)
+bill_pf_install(
+    struct bill_pfetch *f, const char *p, size_t len, const char *sha)
 {
 	struct bill_price_tab  *t = NULL;
 	struct bill_price_stats st = {0};
@@ -382,9 +389,8 @@ bill_pf_install(struct bill_pfetch *f, const char *p, size_t len,
 
 	rv = bill_price_tab_parse(p, len, f->file_max, &t, &st);
 	if (rv != 0) {
-		log_warn("bill.price_fetch_refused", LOG_STR("url", f->url),
-		    LOG_STR("sha256", sha), LOG_ERR(rv),
-		    LOG_U64("loaded", st.loaded),
+		log_warn("bill.price_fetch_refused", LOG_STR("sha256", sha),
+		    LOG_ERR(rv), LOG_U64("loaded", st.loaded),
 		    LOG_U64("refused", st.refused));
 		return rv;
 	}
@@ -409,23 +415,23 @@ bill_pf_check(struct bill_pfetch *f)
 
 	bill_pfetch_sha(f, cur);
 	if (f->sha_url[0] != '\0') {
-		rv = bill_pf_get(f, f->sha_url, BILL_PF_SHA_MAX, &b);
+		rv = bill_pf_get(f, f->sha_url, "sha256", BILL_PF_SHA_MAX, &b);
 		if (rv == 0)
-			rv = bill_pfetch_sha_parse(b.p != NULL ? b.p : "",
-			    b.len, want);
+			rv = bill_pfetch_sha_parse(
+			    b.p != NULL ? b.p : "", b.len, want);
 		free(b.p);
 		if (rv != 0)
 			return rv;
 		if (!stale && strcmp(want, cur) == 0)
 			return 0;
 	}
-	rv = bill_pf_get(f, f->url, f->file_max, &b);
+	rv = bill_pf_get(f, f->url, "table", f->file_max, &b);
 	if (rv != 0)
 		goto out;
 	crypto_sha256_hex(b.p != NULL ? b.p : "", b.len, got);
 	if (want[0] != '\0' && strcmp(want, got) != 0) {
-		log_warn("bill.price_sha_mismatch", LOG_STR("url", f->url),
-		    LOG_STR("announced", want), LOG_STR("sha256", got));
+		log_warn("bill.price_sha_mismatch", LOG_STR("announced", want),
+		    LOG_STR("sha256", got));
 		rv = -ERR_CRYPTO;
 		goto out;
 	}

@@ -32,6 +32,8 @@
  * Transfers: libcurl, http and https only, TLS verification on, the
  * proxy from the environment (http_proxy, https_proxy, no_proxy), at most
  * 3 redirects, timeout_ms for each transfer; only status 200 is accepted.
+ * Logs name the file ("sha256" or "table"), never a URL: a private
+ * mirror's URL may carry a token.
  */
 #ifndef BILL_PRICE_FETCH_H
 #define BILL_PRICE_FETCH_H
@@ -68,8 +70,8 @@ struct bill_pfetch;
  * and a NUL into out.  -ERR_TOOBIG above BILL_PF_SHA_MAX bytes,
  * -ERR_PROTO for anything else.
  */
-int bill_pfetch_sha_parse(const char *text, size_t len,
-    char out[BILL_PF_HEX_LEN + 1]) WARN_UNUSED;
+int bill_pfetch_sha_parse(
+    const char *text, size_t len, char out[BILL_PF_HEX_LEN + 1]) WARN_UNUSED;
 
 /*
  * A fetcher for p (borrowed; it must outlive the fetcher).  The strings

@@ -9,6 +9,8 @@
  * free loopback port; nothing leaves the machine.  Tests run with cwd =
  * the repository root (billing/prices.json).
  */
+#include <sys/stat.h>
+
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <microhttpd.h>
@@ -16,12 +18,12 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "bill_price_fetch.h"
 #include "crypto.h"
 #include "err.h"
+#include "log.h"
 #include "t.h"
 
 #define BUNDLED  "billing/prices.json"
@@ -44,14 +46,12 @@ static struct {
 	struct srv_file    files[SRV_MAX];
 } srv = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
-static const char doc_a[] =
-    "{\"model-a\": {\"input_cost_per_token\": 1e-06,"
-    " \"output_cost_per_token\": 2e-06}}";
-static const char doc_b[] =
-    "{\"model-a\": {\"input_cost_per_token\": 1e-06,"
-    " \"output_cost_per_token\": 2e-06},"
-    " \"model-b\": {\"input_cost_per_token\": 3e-06,"
-    " \"output_cost_per_token\": 4e-06}}";
+static const char doc_a[] = "{\"model-a\": {\"input_cost_per_token\": 1e-06,"
+                            " \"output_cost_per_token\": 2e-06}}";
+static const char doc_b[] = "{\"model-a\": {\"input_cost_per_token\": 1e-06,"
+                            " \"output_cost_per_token\": 2e-06},"
+                            " \"model-b\": {\"input_cost_per_token\": 3e-06,"
+                            " \"output_cost_per_token\": 4e-06}}";
 
 static enum MHD_Result
 srv_access_cb(void *cls, struct MHD_Connection *conn, const char *url,
@@ -96,9 +96,9 @@ srv_start(void)
 	memset(&sa, 0, sizeof(sa));
 	sa.sin_family = AF_INET;
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	srv.d = MHD_start_daemon(
-	    MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL, 0, NULL, NULL,
-	    srv_access_cb, NULL, MHD_OPTION_SOCK_ADDR, &sa, MHD_OPTION_END);
+	srv.d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL,
+	    0, NULL, NULL, srv_access_cb, NULL, MHD_OPTION_SOCK_ADDR, &sa,
+	    MHD_OPTION_END);
 	T_ASSERT(srv.d != NULL);
 	info = MHD_get_daemon_info(srv.d, MHD_DAEMON_INFO_BIND_PORT);
 	T_ASSERT(info != NULL && info->port != 0);
@@ -127,8 +127,8 @@ srv_put(const char *path, const char *p, size_t len)
 		    strcmp(srv.files[i].path, path) == 0)
 			break;
 	if (i < SRV_MAX) {
-		snprintf(srv.files[i].path, sizeof(srv.files[i].path), "%s",
-		    path);
+		snprintf(
+		    srv.files[i].path, sizeof(srv.files[i].path), "%s", path);
 		memcpy(srv.files[i].body, p, len);
 		srv.files[i].len = len;
 		srv.files[i].status = 200;
@@ -178,8 +178,8 @@ struct fx {
 static void
 fx_open(struct fx *x, const char *dir, bool with_sha)
 {
-	struct bill_prices_cfg pc = {.bundled = BUNDLED,
-	    .file_max = BILL_PRICE_FILE_MAX};
+	struct bill_prices_cfg pc = {
+	    .bundled = BUNDLED, .file_max = BILL_PRICE_FILE_MAX};
 	struct bill_pfetch_cfg fc = {0};
 
 	memset(x, 0, sizeof(*x));
@@ -276,7 +276,7 @@ static void
 test_sha_parse(void)
 {
 	static const char hex[] = "0123456789abcdef0123456789abcdef"
-				  "0123456789abcdef0123456789abcdef";
+	                          "0123456789abcdef0123456789abcdef";
 	char              out[BILL_PF_HEX_LEN + 1], in[256], *big;
 
 	T_OK(bill_pfetch_sha_parse(hex, strlen(hex), out));
@@ -292,8 +292,8 @@ test_sha_parse(void)
 	snprintf(in, sizeof(in), "%s\tx", hex);
 	T_OK(bill_pfetch_sha_parse(in, strlen(in), out));
 	/* Garbage, short, long, empty, a non-hex digit, glued name. */
-	T_EQ_INT(bill_pfetch_sha_parse("<html>404</html>", 16, out),
-	    -ERR_PROTO);
+	T_EQ_INT(
+	    bill_pfetch_sha_parse("<html>404</html>", 16, out), -ERR_PROTO);
 	T_EQ_INT(bill_pfetch_sha_parse(hex, 63, out), -ERR_PROTO);
 	snprintf(in, sizeof(in), "%s0", hex);
 	T_EQ_INT(bill_pfetch_sha_parse(in, strlen(in), out), -ERR_PROTO);
@@ -309,8 +309,8 @@ test_sha_parse(void)
 	T_ASSERT(big != NULL);
 	memset(big, ' ', BILL_PF_SHA_MAX + 1);
 	memcpy(big, hex, 64);
-	T_EQ_INT(bill_pfetch_sha_parse(big, BILL_PF_SHA_MAX + 1, out),
-	    -ERR_TOOBIG);
+	T_EQ_INT(
+	    bill_pfetch_sha_parse(big, BILL_PF_SHA_MAX + 1, out), -ERR_TOOBIG);
 	T_OK(bill_pfetch_sha_parse(big, BILL_PF_SHA_MAX, out));
 	free(big);
 	/* A failed parse leaves out alone. */
@@ -538,9 +538,9 @@ test_stale_copy(void)
 	struct bill_pfetch_cfg fc = {0};
 	struct bill_pfetch    *f;
 	struct stat            sb;
-	struct timespec        old[2] = {{.tv_sec = 1000000}, {.tv_sec = 1000000}};
-	char                   dir[64], path[128];
-	const void            *tab;
+	struct timespec old[2] = {{.tv_sec = 1000000}, {.tv_sec = 1000000}};
+	char            dir[64], path[128];
+	const void     *tab;
 
 	tmp_dir(dir, sizeof(dir));
 	snprintf(path, sizeof(path), "%s/%s", dir, BILL_PF_FILE);
@@ -577,6 +577,58 @@ test_stale_copy(void)
 	bill_pfetch_free(f);
 	fx_close(&x);
 	srv_stop();
+	tmp_rm(dir);
+}
+
+/* A token in the URLs never reaches the log, whatever fails. */
+static void
+test_url_not_logged(void)
+{
+	struct fx              x;
+	struct bill_pfetch_cfg fc = {0};
+	struct bill_pfetch    *f;
+	char                   dir[64], url[128], sha_url[128], other[65];
+	char                   logbuf[8192];
+	FILE                  *fp;
+	size_t                 n;
+
+	tmp_dir(dir, sizeof(dir));
+	srv_start();
+	fx_open(&x, dir, true);
+	snprintf(url, sizeof(url), "%s?token=hunter2", x.url);
+	snprintf(sha_url, sizeof(sha_url), "%s?token=hunter2", x.sha_url);
+	fc.url = url;
+	fc.sha_url = sha_url;
+	fc.dir = dir;
+	fc.file_max = BILL_PRICE_FILE_MAX;
+	fc.check_ms = 1000;
+	fc.update_ms = 3600 * 1000;
+	fc.timeout_ms = 5000;
+	f = bill_pfetch_new(x.prices, &fc);
+	fp = tmpfile();
+	T_ASSERT(fp != NULL);
+	log_set_fd(fileno(fp));
+	/* 404, a tampered body, a body that does not parse, no server. */
+	T_EQ_INT(bill_pfetch_check(f), -ERR_UNAVAIL);
+	crypto_sha256_hex("x", 1, other);
+	srv_put_doc(doc_a, other);
+	T_EQ_INT(bill_pfetch_check(f), -ERR_CRYPTO);
+	srv_put_doc("[1", NULL);
+	T_EQ_INT(bill_pfetch_check(f), -ERR_PROTO);
+	srv_stop();
+	T_EQ_INT(bill_pfetch_check(f), -ERR_CURL);
+	log_set_fd(2);
+	rewind(fp);
+	n = fread(logbuf, 1, sizeof(logbuf) - 1, fp);
+	logbuf[n] = '\0';
+	fclose(fp);
+	T_ASSERT(strstr(logbuf, "bill.price_fetch_failed") != NULL);
+	T_ASSERT(strstr(logbuf, "bill.price_sha_mismatch") != NULL);
+	T_ASSERT(strstr(logbuf, "bill.price_fetch_refused") != NULL);
+	T_ASSERT(strstr(logbuf, "hunter2") == NULL);
+	T_ASSERT(strstr(logbuf, "127.0.0.1") == NULL);
+	bill_pfetch_free(f);
+	fx_close(&x);
 	tmp_rm(dir);
 }
 
@@ -650,5 +702,6 @@ test_thread_picks_change(void)
 T_MAIN(T_CASE(test_sha_parse), T_CASE(test_swap_on_change),
     T_CASE(test_no_swap_unchanged), T_CASE(test_sha_mismatch_refused),
     T_CASE(test_bad_body_refused), T_CASE(test_restart_uses_copy),
-    T_CASE(test_no_sha_url), T_CASE(test_stale_copy), T_CASE(test_too_big),
+    T_CASE(test_no_sha_url), T_CASE(test_stale_copy),
+    T_CASE(test_url_not_logged), T_CASE(test_too_big),
     T_CASE(test_thread_picks_change))
