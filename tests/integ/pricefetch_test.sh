@@ -157,4 +157,5 @@ t_check "failed checks are counted without the server" t_wait 10 bash -c \
 t_eq "the table is still the stored copy" 5 "$(pf_metric sub2api_billing_price_models)"
 pf_stop_billing
 t_eq "billing stops with status 0 again" 0 $?
+psql "$SUB2API_TEST_DATABASE_URL" -qAtc "DROP DATABASE IF EXISTS ${DB##*/}" >/dev/null
 t_done
