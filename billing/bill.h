@@ -13,11 +13,18 @@
  * last batch attempt succeeded).  Replaying gaps from the gateways'
  * spools is a later step: billing_cursors already holds, per instance,
  * the contiguous prefix committed.
+ *
+ * The price table in use is, in order of preference: the copy downloaded
+ * from price_url into price_data_dir (when price_url is set and a valid
+ * copy exists; bill_price_fetch.h), else price_file, else price_bundled.
+ * With price_url set, a thread re-checks price_sha256_url every
+ * price_check_interval and swaps in a verified new table.
  */
 #ifndef BILL_H
 #define BILL_H
 
 #include "bill_ledger.h"
+#include "bill_price_fetch.h"
 #include "cfg.h"
 #include "hb.h"
 #include "nngx.h"
@@ -47,6 +54,18 @@
 	    "Unknown model: zero cost (dead-lettered) or fallback.")           \
 	X(price_fallback_model, CFG_STR, "claude-sonnet-4-5", 0, 128, NULL, 0, \
 	    "Model whose prices an unknown model gets (fallback).")            \
+	X(price_url, CFG_STR, "", 0, 2048, NULL, 0,                            \
+	    "URL of a LiteLLM-format price table; empty: no download.")        \
+	X(price_sha256_url, CFG_STR, "${price_url}.sha256", 0, 2048, NULL, 0,  \
+	    "URL of its sha256; empty: download and compare the body.")        \
+	X(price_data_dir, CFG_STR, "${state_dir}/prices", 0, 1024, NULL, 0,    \
+	    "Directory keeping the last good downloaded price table.")         \
+	X(price_check_interval, CFG_DUR, "10m", 100, 86400000, NULL, 0,        \
+	    "How often the remote sha256 is compared with the table's.")       \
+	X(price_update_interval, CFG_DUR, "24h", 1000, 2592000000LL, NULL, 0,  \
+	    "A downloaded copy older than this is downloaded again.")          \
+	X(price_fetch_timeout, CFG_DUR, "30s", 100, 600000, NULL, 0,           \
+	    "Timeout of each price table or sha256 download.")                 \
 	X(run_mode, CFG_ENUM, "standard", 0, 0, "standard|simple", 0,          \
 	    "simple: usage is recorded and nothing is charged.")               \
 	X(batch_max, CFG_INT, "500", 1, 5000, NULL, 0,                         \
@@ -79,6 +98,7 @@ struct bill {
 	struct met_counter    *other_events;
 	struct met_counter    *bad_events;
 	struct bill_prices    *prices;
+	struct bill_pfetch    *pfetch; /* NULL without price_url */
 	struct bill_ledger    *ledger;
 	struct bill_writer    *writer;
 	struct bill_sync      *sync;

@@ -68,6 +68,53 @@ bill_ledger_check(void *arg, int timeout_ms, struct buf *detail)
 	return rv;
 }
 
+static bool
+bill_http_url(const char *u)
+{
+	return strncmp(u, "http://", 7) == 0 || strncmp(u, "https://", 8) == 0;
+}
+
+/*
+ * The downloaded table (bill_price_fetch.h), when price_url is set: its
+ * stored copy replaces the file table at once, then the thread checks.
+ */
+static void
+bill_pfetch_begin(struct bill *b, size_t models)
+{
+	const struct bill_cfg *c = b->cfg;
+	struct bill_pfetch_cfg fc = {.url = c->price_url,
+	    .sha_url = c->price_sha256_url,
+	    .dir = c->price_data_dir,
+	    .file_max = (size_t)c->price_file_max,
+	    .check_ms = c->price_check_interval,
+	    .update_ms = c->price_update_interval,
+	    .timeout_ms = c->price_fetch_timeout};
+	int                    rv;
+
+	fc.models = svc_gauge("sub2api_billing_price_models",
+	    "Models in the price table in use.");
+	met_gauge_set(fc.models, (double)models);
+	if (c->price_url[0] == '\0')
+		return;
+	if (!bill_http_url(c->price_url) ||
+	    (c->price_sha256_url[0] != '\0' &&
+	        !bill_http_url(c->price_sha256_url)))
+		fatalx("bill.price_url_invalid",
+		    LOG_MSG("price_url and price_sha256_url: http(s) only"));
+	fc.ok = svc_counter("sub2api_billing_price_reloads_total",
+	    "Downloaded price tables swapped in.");
+	fc.failed = svc_counter("sub2api_billing_price_reload_failures_total",
+	    "Price table checks that failed or were refused.");
+	b->pfetch = bill_pfetch_new(b->prices, &fc);
+	rv = bill_pfetch_load_local(b->pfetch, NULL);
+	if (rv != 0 && rv != -ERR_NOTFOUND)
+		log_warn("bill.price_copy_ignored",
+		    LOG_STR("dir", c->price_data_dir), LOG_ERR(rv));
+	rv = bill_pfetch_start(b->pfetch);
+	if (rv != 0)
+		fatalx("bill.price_fetch_start_failed", LOG_ERR(rv));
+}
+
 static void
 bill_prices_start(struct bill *b)
 {
@@ -88,6 +135,7 @@ bill_prices_start(struct bill *b)
 		    LOG_STR("bundled", pc.bundled), LOG_ERR(rv));
 	log_info("bill.prices_loaded", LOG_U64("models", st.loaded),
 	    LOG_U64("refused", st.refused));
+	bill_pfetch_begin(b, st.loaded);
 }
 
 static void
@@ -177,6 +225,7 @@ main(int argc, char **argv)
 	nngx_sub_free(b.sub);
 	/* Queued events are applied within the drain budget. */
 	bill_writer_stop(b.writer, now_mono_ms() + b.cfg->drain_timeout);
+	bill_pfetch_free(b.pfetch);
 	bill_ledger_free(b.ledger);
 	/* The health listener's checks use the pools: stop it first. */
 	svc_release(&b.svc);
