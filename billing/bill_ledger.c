@@ -389,6 +389,9 @@ bill_ledger_new(const struct bill_ledger_cfg *cfg, struct bill_ledger **out)
 	if (l->cfg.cache_ttl_s <= 0)
 		l->cfg.cache_ttl_s = 300;
 	bill_cursor_init(&l->cur);
+	if (rds_script_new(bill_lua_set, &l->lua_set) != 0 ||
+	    rds_script_new(bill_lua_sub, &l->lua_sub) != 0)
+		BUG("bill_ledger_new: cache scripts");
 	*out = l;
 }
 
@@ -418,6 +421,8 @@ bill_ledger_free(struct bill_ledger *l)
 	if (l == NULL)
 		return;
 	bill_cursor_release(&l->cur);
+	rds_script_free(l->lua_set);
+	rds_script_free(l->lua_sub);
 	free(l);
 }
 

@@ -21,6 +21,8 @@ struct bill_ledger {
 	char                   prefix[128];
 	struct bill_cursor     cur;
 	bool                   loaded; /* cur holds billing_cursors */
+	struct rds_script *lua_set;    /* the cache writes (bill_ledger_tx.c) */
+	struct rds_script *lua_sub;
 };
 
 enum bill_kind {
@@ -61,6 +63,10 @@ int bill_exec(struct pg_conn *c, const char *what, const char *sql, int n,
 /* The same with one jsonb parameter made from j (taken). */
 int bill_exec_json(struct pg_conn *c, const char *what, const char *sql,
     json_t *j, PGresult **res) WARN_UNUSED;
+
+/* The Lua scripts of the Redis cache writes (bill_ledger_tx.c). */
+extern const char bill_lua_set[];
+extern const char bill_lua_sub[];
 
 /* qsort() order of struct bill_item pointers: request id, then idx. */
 int bill_cmp_rid(const void *a, const void *b);

@@ -196,44 +196,73 @@ bill_select(struct bill_item **it, size_t n, int bt, bill_key_fn key,
 	return k;
 }
 
+/*
+ * Set-based charges: one statement per kind (users, subscriptions, keys)
+ * for the whole batch, whatever the number of distinct ids, so a batch
+ * costs a fixed number of round trips.  Each statement first locks its
+ * rows in id order (SELECT ... ORDER BY id FOR UPDATE), the order every
+ * batch uses, then updates them with the sums; PostgreSQL adds the
+ * decimal strings as numeric.
+ *
+ * Balances: $1 is one jsonb row per charged request (user, request id,
+ * actual cost, position in the batch).  Each user is debited once by the
+ * sum of its rows, and each request gets one balance_ledger row whose
+ * balance_after is the old balance minus the running sum of that user's
+ * costs in batch order: the chain ends at the new balance.
+ */
 static const char BILL_SQL_BALANCE[] =
-    "WITH u AS (UPDATE users SET balance = balance - $2::numeric"
-    " WHERE id = $1::bigint RETURNING balance),"
+    "WITH r AS (SELECT * FROM jsonb_to_recordset($1::jsonb)"
+    " AS r(uid bigint, rid text, cost numeric, o int)),"
+    " d AS (SELECT uid, sum(cost) AS amt FROM r GROUP BY uid),"
+    " k AS (SELECT id FROM users WHERE id IN (SELECT uid FROM d)"
+    " ORDER BY id FOR UPDATE),"
+    " u AS (UPDATE users SET balance = users.balance - d.amt FROM d, k"
+    " WHERE users.id = d.uid AND k.id = d.uid"
+    " RETURNING users.id, users.balance, d.amt),"
     " l AS (INSERT INTO balance_ledger (user_id, delta, balance_after,"
     " kind, ref)"
-    " SELECT $1::bigint, -r.cost::numeric, u.balance + $2::numeric"
-    " - sum(r.cost::numeric) OVER (ORDER BY r.o), 'usage', r.rid"
-    " FROM u, jsonb_to_recordset($3::jsonb) AS r(rid text, cost text,"
-    " o int) RETURNING 1)"
-    " SELECT u.balance::text, (SELECT count(*) FROM l) FROM u";
+    " SELECT r.uid, -r.cost, u.balance + u.amt - sum(r.cost)"
+    " OVER (PARTITION BY r.uid ORDER BY r.o), 'usage', r.rid"
+    " FROM r JOIN u ON u.id = r.uid ORDER BY r.o RETURNING 1)"
+    " SELECT u.id, u.balance::text, (SELECT count(*) FROM l) FROM u";
 
+/* $1 subscription ids, $2 the sums of their rows' actual cost. */
 static const char BILL_SQL_SUB[] =
-    "UPDATE user_subscriptions SET"
-    " daily_usage_usd = CASE WHEN daily_window_start IS NULL"
-    " OR now() - daily_window_start >= interval '1 day' THEN 0"
-    " ELSE daily_usage_usd END + $2::numeric,"
-    " weekly_usage_usd = CASE WHEN weekly_window_start IS NULL"
-    " OR now() - weekly_window_start >= interval '7 days' THEN 0"
-    " ELSE weekly_usage_usd END + $2::numeric,"
-    " monthly_usage_usd = CASE WHEN monthly_window_start IS NULL"
-    " OR now() - monthly_window_start >= interval '30 days' THEN 0"
-    " ELSE monthly_usage_usd END + $2::numeric,"
-    " daily_window_start = CASE WHEN daily_window_start IS NULL"
-    " OR now() - daily_window_start >= interval '1 day'"
-    " THEN date_trunc('day', now(), 'UTC') ELSE daily_window_start END,"
-    " weekly_window_start = CASE WHEN weekly_window_start IS NULL"
-    " OR now() - weekly_window_start >= interval '7 days'"
-    " THEN date_trunc('day', now(), 'UTC') ELSE weekly_window_start END,"
-    " monthly_window_start = CASE WHEN monthly_window_start IS NULL"
-    " OR now() - monthly_window_start >= interval '30 days'"
-    " THEN date_trunc('day', now(), 'UTC') ELSE monthly_window_start END"
-    " WHERE id = $1::bigint RETURNING user_id, group_id,"
-    " daily_usage_usd::text, weekly_usage_usd::text,"
-    " monthly_usage_usd::text";
+    "WITH d AS (SELECT * FROM unnest($1::bigint[], $2::numeric[])"
+    " AS d(sid, amt)),"
+    " k AS (SELECT id FROM user_subscriptions"
+    " WHERE id IN (SELECT sid FROM d) ORDER BY id FOR UPDATE)"
+    " UPDATE user_subscriptions s SET"
+    " daily_usage_usd = CASE WHEN s.daily_window_start IS NULL"
+    " OR now() - s.daily_window_start >= interval '1 day' THEN 0"
+    " ELSE s.daily_usage_usd END + d.amt,"
+    " weekly_usage_usd = CASE WHEN s.weekly_window_start IS NULL"
+    " OR now() - s.weekly_window_start >= interval '7 days' THEN 0"
+    " ELSE s.weekly_usage_usd END + d.amt,"
+    " monthly_usage_usd = CASE WHEN s.monthly_window_start IS NULL"
+    " OR now() - s.monthly_window_start >= interval '30 days' THEN 0"
+    " ELSE s.monthly_usage_usd END + d.amt,"
+    " daily_window_start = CASE WHEN s.daily_window_start IS NULL"
+    " OR now() - s.daily_window_start >= interval '1 day'"
+    " THEN date_trunc('day', now(), 'UTC') ELSE s.daily_window_start END,"
+    " weekly_window_start = CASE WHEN s.weekly_window_start IS NULL"
+    " OR now() - s.weekly_window_start >= interval '7 days'"
+    " THEN date_trunc('day', now(), 'UTC') ELSE s.weekly_window_start END,"
+    " monthly_window_start = CASE WHEN s.monthly_window_start IS NULL"
+    " OR now() - s.monthly_window_start >= interval '30 days'"
+    " THEN date_trunc('day', now(), 'UTC') ELSE s.monthly_window_start END"
+    " FROM d, k WHERE s.id = d.sid AND k.id = d.sid"
+    " RETURNING s.user_id, s.group_id, s.daily_usage_usd::text,"
+    " s.weekly_usage_usd::text, s.monthly_usage_usd::text";
 
+/* $1 key ids, $2 the sums of their rows' actual cost. */
 static const char BILL_SQL_KEY[] =
-    "UPDATE api_keys SET quota_used_usd = quota_used_usd + $2::numeric"
-    " WHERE id = $1::bigint";
+    "WITH d AS (SELECT * FROM unnest($1::bigint[], $2::numeric[])"
+    " AS d(kid, amt)),"
+    " k AS (SELECT id FROM api_keys WHERE id IN (SELECT kid FROM d)"
+    " ORDER BY id FOR UPDATE)"
+    " UPDATE api_keys a SET quota_used_usd = a.quota_used_usd + d.amt"
+    " FROM d, k WHERE a.id = d.kid AND k.id = d.kid";
 
 /* A cache write to do after the commit. */
 struct bill_cache_op {
@@ -258,6 +287,43 @@ bill_tx_op(struct bill_tx *tx)
 	return &tx->ops[tx->nops++];
 }
 
+/*
+ * The charged items v[0..k) (sorted by key()) summed per id into two
+ * PostgreSQL array literals, "{id,...}" and "{sum,...}", appended to ids
+ * and sums; returns the number of distinct ids.
+ */
+static size_t
+bill_sums(struct bill_item **v, size_t k, bill_key_fn key, struct buf *ids,
+    struct buf *sums)
+{
+	char    s[BILL_COST_STR_MAX];
+	size_t  i, j, nd = 0;
+	int64_t sum;
+	int     rv;
+
+	rv = buf_addch(ids, '{');
+	if (rv == 0)
+		rv = buf_addch(sums, '{');
+	for (i = 0; i < k && rv == 0; i = j) {
+		sum = 0;
+		for (j = i; j < k && key(v[j]) == key(v[i]); j++)
+			sum += v[j]->cost.actual;
+		rv = buf_addf(
+		    ids, "%s%lld", nd > 0 ? "," : "", (long long)key(v[i]));
+		if (rv == 0)
+			rv = buf_addf(sums, "%s%s", nd > 0 ? "," : "",
+			    bill_cost_fmt(sum, s, sizeof(s)));
+		nd++;
+	}
+	if (rv == 0)
+		rv = buf_addch(ids, '}');
+	if (rv == 0)
+		rv = buf_addch(sums, '}');
+	if (rv != 0)
+		BUG("bill_sums: buffer"); /* bounded by the batch */
+	return nd;
+}
+
 /* Debits each user once and writes one ledger row per charged request. */
 static int
 bill_tx_balances(struct bill_ledger *l, struct pg_conn *c,
@@ -265,55 +331,45 @@ bill_tx_balances(struct bill_ledger *l, struct pg_conn *c,
 {
 	struct bill_item    **v;
 	struct bill_cache_op *op;
-	size_t                k, i, j;
-	int64_t               sum;
-	char                  uid[24], s[BILL_COST_STR_MAX];
-	const char           *p[3];
+	size_t                k, i, nd = 0;
 	PGresult             *res;
-	json_t               *arr;
-	char                 *text;
-	int                   rv = 0;
+	json_t               *arr, *o;
+	int                   r, rv;
 
 	k = bill_select(it, n, 0, bill_key_user, &v);
-	for (i = 0; i < k && rv == 0; i = j) {
-		arr = json_array();
-		sum = 0;
-		for (j = i; j < k && v[j]->ev->u.user_id == v[i]->ev->u.user_id;
-		     j++) {
-			json_t *o = json_object();
-
-			json_object_set_new(o, "rid",
-			    bill_jstr(v[j]->ev->u.request_id, BILL_ID_CHARS));
-			json_object_set_new(
-			    o, "cost", bill_jcost(v[j]->cost.actual));
-			json_object_set_new(o, "o", json_integer((int)(j - i)));
-			json_array_append_new(arr, o);
-			sum += v[j]->cost.actual;
-		}
-		snprintf(
-		    uid, sizeof(uid), "%lld", (long long)v[i]->ev->u.user_id);
-		text = json_dumps(arr, JSON_COMPACT);
-		json_decref(arr);
-		p[0] = uid;
-		p[1] = bill_cost_fmt(sum, s, sizeof(s));
-		p[2] = text;
-		rv = bill_exec(c, "balance", BILL_SQL_BALANCE, 3, p, &res);
-		free(text);
-		if (rv != 0)
-			break;
-		if (PQntuples(res) != 1) {
-			PQclear(res);
-			rv = -ERR_NOTFOUND; /* the user row is gone */
-			break;
-		}
-		op = bill_tx_op(tx);
-		snprintf(op->key, sizeof(op->key), "%sbilling:balance:%s",
-		    l->prefix, uid);
-		str_copy(op->v[0], sizeof(op->v[0]), PQgetvalue(res, 0, 0));
-		PQclear(res);
+	if (k == 0) {
+		free(v);
+		return 0;
+	}
+	arr = json_array();
+	for (i = 0; i < k; i++) {
+		if (i == 0 || v[i]->ev->u.user_id != v[i - 1]->ev->u.user_id)
+			nd++;
+		o = json_object();
+		json_object_set_new(
+		    o, "uid", json_integer(v[i]->ev->u.user_id));
+		json_object_set_new(
+		    o, "rid", bill_jstr(v[i]->ev->u.request_id, BILL_ID_CHARS));
+		json_object_set_new(o, "cost", bill_jcost(v[i]->cost.actual));
+		json_object_set_new(o, "o", json_integer((json_int_t)i));
+		json_array_append_new(arr, o);
 	}
 	free(v);
-	return rv;
+	rv = bill_exec_json(c, "balance", BILL_SQL_BALANCE, arr, &res);
+	if (rv != 0)
+		return rv;
+	if ((size_t)PQntuples(res) != nd) {
+		PQclear(res);
+		return -ERR_NOTFOUND; /* a user row is gone */
+	}
+	for (r = 0; r < PQntuples(res); r++) {
+		op = bill_tx_op(tx);
+		snprintf(op->key, sizeof(op->key), "%sbilling:balance:%s",
+		    l->prefix, PQgetvalue(res, r, 0));
+		str_copy(op->v[0], sizeof(op->v[0]), PQgetvalue(res, r, 1));
+	}
+	PQclear(res);
+	return 0;
 }
 
 /* Adds to each subscription's windows once. */
@@ -323,44 +379,43 @@ bill_tx_subs(struct bill_ledger *l, struct pg_conn *c, struct bill_item **it,
 {
 	struct bill_item    **v;
 	struct bill_cache_op *op;
-	size_t                k, i, j;
-	int                   f;
-	int64_t               sum;
-	char                  sid[24], s[BILL_COST_STR_MAX];
+	struct buf            ids, sums;
+	size_t                k, nd;
 	const char           *p[2];
 	PGresult             *res;
-	int                   rv = 0;
+	int                   r, f, rv;
 
 	k = bill_select(it, n, 1, bill_key_sub, &v);
-	for (i = 0; i < k && rv == 0; i = j) {
-		sum = 0;
-		for (j = i; j < k &&
-		     v[j]->ev->u.subscription_id == v[i]->ev->u.subscription_id;
-		     j++)
-			sum += v[j]->cost.actual;
-		snprintf(sid, sizeof(sid), "%lld",
-		    (long long)v[i]->ev->u.subscription_id);
-		p[0] = sid;
-		p[1] = bill_cost_fmt(sum, s, sizeof(s));
-		rv = bill_exec(c, "subscription", BILL_SQL_SUB, 2, p, &res);
-		if (rv != 0)
-			break;
-		if (PQntuples(res) != 1) {
-			PQclear(res);
-			rv = -ERR_NOTFOUND;
-			break;
-		}
+	if (k == 0) {
+		free(v);
+		return 0;
+	}
+	buf_init(&ids, 1 << 20);
+	buf_init(&sums, 1 << 20);
+	nd = bill_sums(v, k, bill_key_sub, &ids, &sums);
+	free(v);
+	p[0] = buf_str(&ids);
+	p[1] = buf_str(&sums);
+	rv = bill_exec(c, "subscription", BILL_SQL_SUB, 2, p, &res);
+	buf_release(&ids);
+	buf_release(&sums);
+	if (rv != 0)
+		return rv;
+	if ((size_t)PQntuples(res) != nd) {
+		PQclear(res);
+		return -ERR_NOTFOUND; /* a subscription row is gone */
+	}
+	for (r = 0; r < PQntuples(res); r++) {
 		op = bill_tx_op(tx);
 		op->sub = true;
 		snprintf(op->key, sizeof(op->key), "%sbilling:sub:%s:%s",
-		    l->prefix, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1));
+		    l->prefix, PQgetvalue(res, r, 0), PQgetvalue(res, r, 1));
 		for (f = 0; f < 3; f++)
 			str_copy(op->v[f], sizeof(op->v[f]),
-			    PQgetvalue(res, 0, f + 2));
-		PQclear(res);
+			    PQgetvalue(res, r, f + 2));
 	}
-	free(v);
-	return rv;
+	PQclear(res);
+	return 0;
 }
 
 /* Adds to each key's quota usage once (both billing types). */
@@ -368,26 +423,25 @@ static int
 bill_tx_keys(struct pg_conn *c, struct bill_item **it, size_t n)
 {
 	struct bill_item **v;
-	size_t             k, i, j;
-	int64_t            sum;
-	char               kid[24], s[BILL_COST_STR_MAX];
+	struct buf         ids, sums;
+	size_t             k;
 	const char        *p[2];
-	int                rv = 0;
+	int                rv;
 
 	k = bill_select(it, n, -1, bill_key_key, &v);
-	for (i = 0; i < k && rv == 0; i = j) {
-		sum = 0;
-		for (j = i;
-		     j < k && v[j]->ev->u.api_key_id == v[i]->ev->u.api_key_id;
-		     j++)
-			sum += v[j]->cost.actual;
-		snprintf(kid, sizeof(kid), "%lld",
-		    (long long)v[i]->ev->u.api_key_id);
-		p[0] = kid;
-		p[1] = bill_cost_fmt(sum, s, sizeof(s));
-		rv = bill_exec(c, "key_quota", BILL_SQL_KEY, 2, p, NULL);
+	if (k == 0) {
+		free(v);
+		return 0;
 	}
+	buf_init(&ids, 1 << 20);
+	buf_init(&sums, 1 << 20);
+	(void)bill_sums(v, k, bill_key_key, &ids, &sums);
 	free(v);
+	p[0] = buf_str(&ids);
+	p[1] = buf_str(&sums);
+	rv = bill_exec(c, "key_quota", BILL_SQL_KEY, 2, p, NULL);
+	buf_release(&ids);
+	buf_release(&sums);
 	return rv;
 }
 
@@ -474,48 +528,89 @@ bill_tx_cursors(struct bill_ledger *l, struct pg_conn *c, struct bill_item **it,
 	return bill_exec_json(c, "cursors", BILL_SQL_CURSOR, arr, NULL);
 }
 
+/*
+ * The cache is written with Lua scripts taking up to BILL_CACHE_CHUNK
+ * balances (or BILL_CACHE_SUB_CHUNK subscriptions) per call, so a batch
+ * touching hundreds of users costs a few round trips, not one per user.
+ * ARGV[1] is the TTL; then one value (balance) or three (daily, weekly,
+ * monthly usage) per key.
+ */
+#define BILL_CACHE_CHUNK     ((RDS_ARGV_MAX - 4) / 2)
+#define BILL_CACHE_SUB_CHUNK ((RDS_ARGV_MAX - 4) / 4)
+
+const char bill_lua_set[] =
+    "for i = 1, #KEYS do"
+    " redis.call('SET', KEYS[i], ARGV[i + 1], 'EX', ARGV[1]) end"
+    " return #KEYS";
+
+const char bill_lua_sub[] =
+    "for i = 1, #KEYS do local b = 3 * i - 1;"
+    " redis.call('HSET', KEYS[i], 'daily_usage', ARGV[b], 'weekly_usage',"
+    " ARGV[b + 1], 'monthly_usage', ARGV[b + 2]);"
+    " redis.call('EXPIRE', KEYS[i], ARGV[1]) end return #KEYS";
+
+/* Writes up to one chunk of ops of kind sub from *i on; advances *i. */
+static int
+bill_cache_chunk(struct bill_ledger *l, const struct bill_tx *tx, bool sub,
+    size_t *i, size_t *done)
+{
+	const char *argv[RDS_ARGV_MAX];
+	const char *vals[RDS_ARGV_MAX];
+	char        ttl[16];
+	size_t      max = sub ? BILL_CACHE_SUB_CHUNK : BILL_CACHE_CHUNK;
+	size_t      nk = 0, nv = 0, f, a;
+	redisReply *r;
+	int         rv;
+
+	for (; *i < tx->nops && nk < max; (*i)++) {
+		const struct bill_cache_op *op = &tx->ops[*i];
+
+		if (op->sub != sub)
+			continue;
+		argv[nk++] = op->key;
+		for (f = 0; f < (sub ? 3u : 1u); f++)
+			vals[nv++] = op->v[f];
+	}
+	if (nk == 0)
+		return 0;
+	snprintf(ttl, sizeof(ttl), "%d", l->cfg.cache_ttl_s);
+	a = nk;
+	argv[a++] = ttl;
+	for (f = 0; f < nv; f++)
+		argv[a++] = vals[f];
+	rv = rds_script_eval(l->cfg.rds, sub ? l->lua_sub : l->lua_set, &r,
+	    (int)nk, (int)(a - nk), argv, NULL);
+	if (rv == 0) {
+		freeReplyObject(r);
+		*done += nk;
+	}
+	return rv;
+}
+
 static void
 bill_cache_write(struct bill_ledger *l, const struct bill_tx *tx)
 {
-	redisReply *r;
-	size_t      i;
-	int         rv;
+	size_t i, done = 0;
+	int    rv = 0, pass;
 
 	if (l->cfg.rds == NULL)
 		return;
-	for (i = 0; i < tx->nops; i++) {
-		const struct bill_cache_op *op = &tx->ops[i];
-
-		if (op->sub)
-			rv = rds_cmd(l->cfg.rds, &r,
-			    "HSET %s daily_usage %s weekly_usage %s"
-			    " monthly_usage %s",
-			    op->key, op->v[0], op->v[1], op->v[2]);
-		else
-			rv = rds_cmd(l->cfg.rds, &r, "SET %s %s EX %d", op->key,
-			    op->v[0], l->cfg.cache_ttl_s);
-		if (rv == 0) {
-			freeReplyObject(r);
-			if (op->sub) {
-				rv = rds_cmd(l->cfg.rds, &r, "EXPIRE %s %d",
-				    op->key, l->cfg.cache_ttl_s);
-				if (rv == 0)
-					freeReplyObject(r);
-			}
-		}
-		if (rv != 0) {
-			/*
-			 * Redis is failing: skip the rest of this batch rather
-			 * than wait out a timeout per key.  The entries left
-			 * stale expire within cache_ttl.
-			 */
-			log_warn("bill.cache_write_failed", LOG_ERR(rv),
-			    LOG_U64("skipped", tx->nops - i));
-			if (l->cfg.met.cache_errors != NULL)
-				met_counter_add(
-				    l->cfg.met.cache_errors, tx->nops - i);
-			return;
-		}
+	for (pass = 0; pass < 2 && rv == 0; pass++) {
+		i = 0;
+		while (i < tx->nops && rv == 0)
+			rv = bill_cache_chunk(l, tx, pass == 1, &i, &done);
+	}
+	if (rv != 0) {
+		/*
+		 * Redis is failing: skip the rest of this batch rather than
+		 * wait out a timeout per chunk.  The entries left stale expire
+		 * within cache_ttl.
+		 */
+		log_warn("bill.cache_write_failed", LOG_ERR(rv),
+		    LOG_U64("skipped", tx->nops - done));
+		if (l->cfg.met.cache_errors != NULL)
+			met_counter_add(
+			    l->cfg.met.cache_errors, tx->nops - done);
 	}
 }
 
