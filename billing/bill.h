@@ -49,6 +49,8 @@
 	    "simple: usage is recorded and nothing is charged.")               \
 	X(batch_max, CFG_INT, "500", 1, 5000, NULL, 0,                         \
 	    "Usage events per database transaction at most.")                  \
+	X(writers, CFG_INT, "2", 1, 16, NULL, 0,                               \
+	    "Writer threads applying batches concurrently (< db_pool).")       \
 	X(batch_wait, CFG_DUR, "50ms", 0, 10000, NULL, 0,                      \
 	    "How long a partial batch waits for more events.")                 \
 	X(queue_max, CFG_INT, "16384", 16, 1048576, NULL, 0,                   \

@@ -389,6 +389,7 @@ bill_ledger_new(const struct bill_ledger_cfg *cfg, struct bill_ledger **out)
 	if (l->cfg.cache_ttl_s <= 0)
 		l->cfg.cache_ttl_s = 300;
 	bill_cursor_init(&l->cur);
+	pthread_mutex_init(&l->mu, NULL);
 	if (rds_script_new(bill_lua_set, &l->lua_set) != 0 ||
 	    rds_script_new(bill_lua_sub, &l->lua_sub) != 0)
 		BUG("bill_ledger_new: cache scripts");
@@ -400,19 +401,21 @@ static int
 bill_cursors_load(struct bill_ledger *l, struct pg_conn *c)
 {
 	PGresult *res;
-	int       rv, i;
+	int       rv = 0, i;
 
-	if (l->loaded)
-		return 0;
-	rv = bill_exec(c, "cursors_load", BILL_SQL_CURSORS_LOAD, 0, NULL, &res);
-	if (rv != 0)
-		return rv;
-	for (i = 0; i < PQntuples(res); i++)
-		bill_cursor_load(&l->cur, PQgetvalue(res, i, 0),
-		    strtoull(PQgetvalue(res, i, 1), NULL, 10));
-	PQclear(res);
-	l->loaded = true;
-	return 0;
+	pthread_mutex_lock(&l->mu);
+	if (!l->loaded)
+		rv = bill_exec(
+		    c, "cursors_load", BILL_SQL_CURSORS_LOAD, 0, NULL, &res);
+	if (!l->loaded && rv == 0) {
+		for (i = 0; i < PQntuples(res); i++)
+			bill_cursor_load(&l->cur, PQgetvalue(res, i, 0),
+			    strtoull(PQgetvalue(res, i, 1), NULL, 10));
+		PQclear(res);
+		l->loaded = true;
+	}
+	pthread_mutex_unlock(&l->mu);
+	return rv;
 }
 
 void
@@ -421,6 +424,7 @@ bill_ledger_free(struct bill_ledger *l)
 	if (l == NULL)
 		return;
 	bill_cursor_release(&l->cur);
+	pthread_mutex_destroy(&l->mu);
 	rds_script_free(l->lua_set);
 	rds_script_free(l->lua_sub);
 	free(l);
@@ -429,7 +433,12 @@ bill_ledger_free(struct bill_ledger *l)
 uint64_t
 bill_ledger_committed(struct bill_ledger *l, const char *instance)
 {
-	return bill_cursor_get(&l->cur, instance);
+	uint64_t v;
+
+	pthread_mutex_lock(&l->mu);
+	v = bill_cursor_get(&l->cur, instance);
+	pthread_mutex_unlock(&l->mu);
+	return v;
 }
 
 static void

@@ -19,9 +19,15 @@
 struct bill_ledger {
 	struct bill_ledger_cfg cfg;
 	char                   prefix[128];
-	struct bill_cursor     cur;
-	bool                   loaded; /* cur holds billing_cursors */
-	struct rds_script *lua_set;    /* the cache writes (bill_ledger_tx.c) */
+	/*
+	 * mu guards cur and loaded, and serialises the end of every batch's
+	 * transaction over the writers: dead letters, cursors, COMMIT and
+	 * the copy of the staged cursors (see bill_tx_run()).
+	 */
+	pthread_mutex_t    mu;
+	struct bill_cursor cur;
+	bool               loaded;  /* cur holds billing_cursors */
+	struct rds_script *lua_set; /* the cache writes (bill_ledger_tx.c) */
 	struct rds_script *lua_sub;
 };
 

@@ -200,9 +200,13 @@ bill_select(struct bill_item **it, size_t n, int bt, bill_key_fn key,
  * Set-based charges: one statement per kind (users, subscriptions, keys)
  * for the whole batch, whatever the number of distinct ids, so a batch
  * costs a fixed number of round trips.  Each statement first locks its
- * rows in id order (SELECT ... ORDER BY id FOR UPDATE), the order every
- * batch uses, then updates them with the sums; PostgreSQL adds the
- * decimal strings as numeric.
+ * rows in id order (SELECT ... ORDER BY id FOR NO KEY UPDATE), the order
+ * every batch of every writer uses, so concurrent batches queue on a
+ * shared row instead of deadlocking; NO KEY UPDATE is the lock an UPDATE
+ * of non-key columns takes, which does not conflict with the KEY SHARE
+ * locks of foreign-key checks (another writer inserting usage_logs rows
+ * for the same user).  Then the rows are updated with the sums;
+ * PostgreSQL adds the decimal strings as numeric.
  *
  * Balances: $1 is one jsonb row per charged request (user, request id,
  * actual cost, position in the batch).  Each user is debited once by the
@@ -215,7 +219,7 @@ static const char BILL_SQL_BALANCE[] =
     " AS r(uid bigint, rid text, cost numeric, o int)),"
     " d AS (SELECT uid, sum(cost) AS amt FROM r GROUP BY uid),"
     " k AS (SELECT id FROM users WHERE id IN (SELECT uid FROM d)"
-    " ORDER BY id FOR UPDATE),"
+    " ORDER BY id FOR NO KEY UPDATE),"
     " u AS (UPDATE users SET balance = users.balance - d.amt FROM d, k"
     " WHERE users.id = d.uid AND k.id = d.uid"
     " RETURNING users.id, users.balance, d.amt),"
@@ -231,7 +235,7 @@ static const char BILL_SQL_SUB[] =
     "WITH d AS (SELECT * FROM unnest($1::bigint[], $2::numeric[])"
     " AS d(sid, amt)),"
     " k AS (SELECT id FROM user_subscriptions"
-    " WHERE id IN (SELECT sid FROM d) ORDER BY id FOR UPDATE)"
+    " WHERE id IN (SELECT sid FROM d) ORDER BY id FOR NO KEY UPDATE)"
     " UPDATE user_subscriptions s SET"
     " daily_usage_usd = CASE WHEN s.daily_window_start IS NULL"
     " OR now() - s.daily_window_start >= interval '1 day' THEN 0"
@@ -260,7 +264,7 @@ static const char BILL_SQL_KEY[] =
     "WITH d AS (SELECT * FROM unnest($1::bigint[], $2::numeric[])"
     " AS d(kid, amt)),"
     " k AS (SELECT id FROM api_keys WHERE id IN (SELECT kid FROM d)"
-    " ORDER BY id FOR UPDATE)"
+    " ORDER BY id FOR NO KEY UPDATE)"
     " UPDATE api_keys a SET quota_used_usd = a.quota_used_usd + d.amt"
     " FROM d, k WHERE a.id = d.kid AND k.id = d.kid";
 
@@ -622,6 +626,7 @@ bill_tx_run(struct bill_ledger *l, struct pg_conn *c, struct bill_item **it,
 	struct bill_cursor_stage st;
 	struct bill_tx           tx = {0};
 	size_t                   i, nd = 0, ins = 0, dup = 0;
+	bool                     locked = false;
 	int                      rv;
 
 	bill_cursor_stage_init(&st, n);
@@ -636,17 +641,30 @@ bill_tx_run(struct bill_ledger *l, struct pg_conn *c, struct bill_item **it,
 		rv = bill_tx_subs(l, c, it, n, &tx);
 	if (rv == 0 && !l->cfg.simple)
 		rv = bill_tx_keys(c, it, n);
-	if (rv == 0)
+	/*
+	 * The end of the transaction is serialised over the writers: each
+	 * batch stages its cursors from every batch committed before it, so
+	 * the last commit writes the whole contiguous prefix, and no two
+	 * batches dead-letter the same event at once.  Nothing in here
+	 * waits for a row another writer holds.
+	 */
+	if (rv == 0) {
+		pthread_mutex_lock(&l->mu);
+		locked = true;
 		rv = bill_tx_dead(c, it, n, &nd);
+	}
 	if (rv == 0)
 		rv = bill_tx_cursors(l, c, it, n, &st);
 	if (rv == 0)
 		rv = pg_commit(c);
 	if (rv != 0) {
 		pg_rollback(c);
+		if (locked)
+			pthread_mutex_unlock(&l->mu);
 		goto out;
 	}
 	bill_cursor_commit(&l->cur, &st);
+	pthread_mutex_unlock(&l->mu);
 	for (i = 0; i < n; i++) {
 		if (it[i]->kind == BILL_K_ROW && it[i]->inserted)
 			ins++;

@@ -18,6 +18,7 @@ cd "$(dirname "$0")/../.."
 ROOT=$(pwd)
 N=${1:-100000}
 BATCH_MAX=${BATCH_MAX:-500}
+WRITERS=${WRITERS:-2}
 BIN=${BIN:-$ROOT/build/bin}
 T_TMP=$(mktemp -d)
 export T_TMP BIN ROOT
@@ -71,6 +72,7 @@ export SUB2API_BILLING_HEALTH_ADDR=127.0.0.1:$HEALTH
 export SUB2API_BILLING_REDIS_PREFIX=billbench$$:
 export SUB2API_BILLING_PRICE_BUNDLED=$ROOT/billing/prices.json
 export SUB2API_BILLING_BATCH_MAX=$BATCH_MAX
+export SUB2API_BILLING_WRITERS=$WRITERS
 "$BIN/sub2api-billing" >"$T_TMP/billing.log" 2>&1 &
 BILL_PID=$!
 if ! t_wait 15 bash -c "[ \"\$(curl -s -o /dev/null -m 1 -w '%{http_code}' http://127.0.0.1:$HEALTH/readyz)\" = 200 ]"; then
