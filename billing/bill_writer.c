@@ -125,6 +125,8 @@ bill_writer_main(void *arg)
 		    now_mono_ms() < until)
 			bill_writer_wait_until(w, until);
 		n = bill_writer_take(w, v);
+		if (n == 0)
+			continue; /* another writer took them while we waited */
 		pthread_mutex_unlock(&w->mu);
 		bill_writer_apply(w, v, n);
 		for (i = 0; i < n; i++)
