@@ -4,10 +4,11 @@
  * fallback and the public face; the statements of the transaction are in
  * bill_ledger_tx.c.
  *
- * Every statement is a program constant; a batch travels as one jsonb
- * parameter expanded with jsonb_to_recordset(), so a multi-row INSERT
- * needs no SQL built from input.  Costs go as exact decimal strings and
- * are cast to numeric by PostgreSQL, never through a double.
+ * Every statement is a program constant; a batch's rows travel as COPY
+ * data into a temporary table (bill_ledger_tx.c), its charges as jsonb or
+ * array parameters, so no SQL is ever built from input.  Costs go as
+ * exact decimal strings parsed as numeric by PostgreSQL, never through a
+ * double.
  *
  * Multiplier: groups.rate_multiplier.  The schema has no per-user
  * per-group override (the original added user_group_rate_multipliers
@@ -94,7 +95,7 @@ bill_data_error(int rv)
  * characters: an invalid byte becomes '?'.  The database refuses invalid
  * UTF-8, and one bad user agent must not stop a batch.
  */
-static void
+void
 bill_utf8_copy(char *dst, size_t cap, const char *src, size_t chars)
 {
 	const unsigned char *s = (const unsigned char *)src;

@@ -56,6 +56,12 @@ struct bill_group {
 	bool    subscription;
 };
 
+/*
+ * Copies src into dst (cap bytes) as valid UTF-8 of at most chars
+ * characters; an invalid byte becomes '?'.
+ */
+void bill_utf8_copy(char *dst, size_t cap, const char *src, size_t chars);
+
 /* Text as a JSON string of valid UTF-8, at most chars characters. */
 json_t *bill_jstr(const char *s, size_t chars);
 

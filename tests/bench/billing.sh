@@ -12,7 +12,9 @@
 # Prints a Markdown table and writes build/bench/billing.json.
 #
 # Usage: make bench-billing   (or BIN=build/bin bash tests/bench/billing.sh [N])
-# N events (default 100000).  BATCH_MAX sets billing's batch_max (500).
+# N events (default 100000).  BATCH_MAX and WRITERS set billing's
+# batch_max (500) and writers (2); BILLING_BIN another billing binary
+# (for a before/after comparison).
 set -u
 cd "$(dirname "$0")/../.."
 ROOT=$(pwd)
@@ -73,7 +75,7 @@ export SUB2API_BILLING_REDIS_PREFIX=billbench$$:
 export SUB2API_BILLING_PRICE_BUNDLED=$ROOT/billing/prices.json
 export SUB2API_BILLING_BATCH_MAX=$BATCH_MAX
 export SUB2API_BILLING_WRITERS=$WRITERS
-"$BIN/sub2api-billing" >"$T_TMP/billing.log" 2>&1 &
+"${BILLING_BIN:-$BIN/sub2api-billing}" >"$T_TMP/billing.log" 2>&1 &
 BILL_PID=$!
 if ! t_wait 15 bash -c "[ \"\$(curl -s -o /dev/null -m 1 -w '%{http_code}' http://127.0.0.1:$HEALTH/readyz)\" = 200 ]"; then
 	cat "$T_TMP/billing.log"
@@ -91,6 +93,9 @@ metric() {
 	curl -fsS -m 3 "http://127.0.0.1:$HEALTH/metrics" |
 		awk -v m="$1" '$1 == m { printf "%d\n", $2 }'
 }
+# The counters move just after the commit the cursor showed.
+t_wait 10 bash -c "[ \"\$(curl -fsS -m 3 http://127.0.0.1:$HEALTH/metrics |
+	awk '\$1 == \"sub2api_billing_rows_total\" { printf \"%d\", \$2 }')\" = $N ]"
 ROWS=$(metric sub2api_billing_rows_total)
 BATCHES=$(metric sub2api_billing_batches_total)
 DROPPED=$(metric sub2api_billing_queue_dropped_total)
