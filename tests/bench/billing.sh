@@ -13,14 +13,14 @@
 #
 # Usage: make bench-billing   (or BIN=build/bin bash tests/bench/billing.sh [N])
 # N events (default 100000).  BATCH_MAX and WRITERS set billing's
-# batch_max (500) and writers (2); BILLING_BIN another billing binary
+# batch_max (500) and writers (3); BILLING_BIN another billing binary
 # (for a before/after comparison).
 set -u
 cd "$(dirname "$0")/../.."
 ROOT=$(pwd)
 N=${1:-100000}
 BATCH_MAX=${BATCH_MAX:-500}
-WRITERS=${WRITERS:-2}
+WRITERS=${WRITERS:-3}
 BIN=${BIN:-$ROOT/build/bin}
 T_TMP=$(mktemp -d)
 export T_TMP BIN ROOT
