@@ -47,7 +47,7 @@
 	    "Model whose prices an unknown model gets (fallback).")            \
 	X(run_mode, CFG_ENUM, "standard", 0, 0, "standard|simple", 0,          \
 	    "simple: usage is recorded and nothing is charged.")               \
-	X(batch_max, CFG_INT, "500", 1, 5000, NULL, 0,                         \
+	X(batch_max, CFG_INT, "2000", 1, 5000, NULL, 0,                        \
 	    "Usage events per database transaction at most.")                  \
 	X(writers, CFG_INT, "3", 1, 16, NULL, 0,                               \
 	    "Writer threads applying batches concurrently (< db_pool).")       \

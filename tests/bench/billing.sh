@@ -13,13 +13,13 @@
 #
 # Usage: make bench-billing   (or BIN=build/bin bash tests/bench/billing.sh [N])
 # N events (default 100000).  BATCH_MAX and WRITERS set billing's
-# batch_max (500) and writers (3); BILLING_BIN another billing binary
+# batch_max (2000) and writers (3); BILLING_BIN another billing binary
 # (for a before/after comparison).
 set -u
 cd "$(dirname "$0")/../.."
 ROOT=$(pwd)
 N=${1:-100000}
-BATCH_MAX=${BATCH_MAX:-500}
+BATCH_MAX=${BATCH_MAX:-2000}
 WRITERS=${WRITERS:-3}
 BIN=${BIN:-$ROOT/build/bin}
 T_TMP=$(mktemp -d)
@@ -123,22 +123,22 @@ wait "$BILL_PID"
 BILL_PID=
 
 mkdir -p build/bench
-python3 - "$T_TMP/bench.json" "$N" "$BATCH_MAX" "$ROWS" "$BATCHES" "$DROPPED" "$CHECK" <<'PY' | tee build/bench/billing.md
+python3 - "$T_TMP/bench.json" "$N" "$BATCH_MAX" "$ROWS" "$BATCHES" "$DROPPED" "$WRITERS" "$CHECK" <<'PY' | tee build/bench/billing.md
 import json, sys
 b = json.load(open(sys.argv[1]))
-n, bmax, rows, batches, dropped = (int(x or 0) for x in sys.argv[2:7])
-chk = [int(x) for x in sys.argv[7].split()]
+n, bmax, rows, batches, dropped, writers = (int(x or 0) for x in sys.argv[2:8])
+chk = [int(x) for x in sys.argv[8].split()]
 names = ["distinct rows", "balances off", "ledgers off", "key quotas off",
          "subscriptions off", "dead letters"]
 bad = [f"{k}={v}" for k, v in zip(names, chk) if (v != n if k == "distinct rows" else v != 0)]
 if bad or rows != n:
     sys.exit(f"exactness check failed ({', '.join(bad)}, rows {rows}); no figures")
 avg = rows / batches if batches else 0
-print("| events | events/s | batch_max | mean batch | p50 commit latency ms | p99 ms | max ms |")
-print("|---|---|---|---|---|---|---|")
-print(f"| {n} | {b['events_per_s']:.0f} | {bmax} | {avg:.0f} | {b['latency_p50_ms']:.1f} | "
+print("| events | events/s | writers | batch_max | mean batch | p50 commit latency ms | p99 ms | max ms |")
+print("|---|---|---|---|---|---|---|---|")
+print(f"| {n} | {b['events_per_s']:.0f} | {writers} | {bmax} | {avg:.0f} | {b['latency_p50_ms']:.1f} | "
       f"{b['latency_p99_ms']:.1f} | {b['latency_max_ms']:.1f} |")
-b.update({"batch_max": bmax, "batches": batches, "mean_batch": avg,
+b.update({"writers": writers, "batch_max": bmax, "batches": batches, "mean_batch": avg,
           "queue_dropped": dropped, "exact": True})
 json.dump(b, open("build/bench/billing.json", "w"), indent=2)
 PY
