@@ -715,6 +715,69 @@ test_simple(void)
 	bill_ev_free(e);
 }
 
+/*
+ * One batch over 70 balance users and 20 subscriptions, interleaved:
+ * the cache is written in chunks (30 balances, 15 subscriptions per
+ * script call), and every key, first and last chunk alike, holds the
+ * committed value.
+ */
+static void
+test_cache_chunks(void)
+{
+	struct bill_ledger *l;
+	struct bill_ev     *v[90];
+	int64_t             uid[90], gstd, gsub, aid, kid, sid;
+	char                key[160];
+	redisReply         *rep;
+	int                 i, ok_bal = 0, ok_sub = 0;
+
+	t_setup();
+	gstd = t_group("1", false);
+	gsub = t_group("1", true);
+	aid = t_account();
+	for (i = 0; i < 90; i++) {
+		bool sub = i % 9 == 4 || i % 9 == 7; /* 20 of 90 */
+
+		uid[i] = t_user("10");
+		kid = t_key(uid[i], sub ? gsub : gstd);
+		v[i] = t_ev(uid[i], kid, sub ? gsub : gstd, aid, "inst-cache",
+		    (uint64_t)i + 1);
+		if (sub) {
+			sid = t_sub(uid[i], gsub);
+			v[i]->u.subscription_id = sid;
+		}
+	}
+	l = t_ledger(false);
+	T_OK(bill_ledger_apply(l, v, 90, NULL));
+	for (i = 0; i < 90; i++) {
+		bool sub = v[i]->u.subscription_id > 0;
+
+		if (sub)
+			snprintf(key, sizeof(key), "%sbilling:sub:%lld:%lld",
+			    T_PREFIX, (long long)uid[i], (long long)gsub);
+		else
+			snprintf(key, sizeof(key), "%sbilling:balance:%lld",
+			    T_PREFIX, (long long)uid[i]);
+		T_OK(rds_cmd(
+		    RDS, &rep, sub ? "HGET %s monthly_usage" : "GET %s", key));
+		if (rep->type == REDIS_REPLY_STRING &&
+		    strcmp(rep->str, sub ? "0.0113400000" : "9.9886600000") ==
+		        0)
+			*(sub ? &ok_sub : &ok_bal) += 1;
+		freeReplyObject(rep);
+		T_OK(rds_cmd(RDS, &rep, "TTL %s", key));
+		T_ASSERT(rep->type == REDIS_REPLY_INTEGER && rep->integer > 0 &&
+		    rep->integer <= 60);
+		freeReplyObject(rep);
+		T_OK(rds_cmd(RDS, &rep, "DEL %s", key));
+		freeReplyObject(rep);
+	}
+	T_EQ_INT(ok_bal, 70);
+	T_EQ_INT(ok_sub, 20);
+	bill_ledger_free(l);
+	t_free(v, 90);
+}
+
 /* The queue and writer: everything pushed is applied by stop. */
 static void
 test_writer(void)
@@ -886,5 +949,6 @@ test_teardown(void)
 T_MAIN(T_CASE(test_one_event), T_CASE(test_duplicate), T_CASE(test_two_users),
     T_CASE(test_subscription), T_CASE(test_dead_letter),
     T_CASE(test_fk_fallback), T_CASE(test_cursor), T_CASE(test_cursor_pure),
-    T_CASE(test_simple), T_CASE(test_writer), T_CASE(test_writers_concurrent),
-    T_CASE(test_writer_retry), T_CASE(test_teardown))
+    T_CASE(test_simple), T_CASE(test_cache_chunks), T_CASE(test_writer),
+    T_CASE(test_writers_concurrent), T_CASE(test_writer_retry),
+    T_CASE(test_teardown))
