@@ -90,13 +90,15 @@ REPLAY_BIN := $(foreach f,$(FUZZ_NAMES),$(TBIN)/replay_$(f))
 FAKEUP_SRC := $(filter-out %_test.c,$(wildcard tests/fakeup/*.c))
 FAKEUP_OBJ := $(FAKEUP_SRC:%.c=$(OBJ)/%.o)
 TOOLS_SRC := $(wildcard tests/tools/*.c)
+# Benchmark tools: tests/bench/<x>.c, one binary each, like tests/tools.
+BENCH_SRC := $(wildcard tests/bench/*.c)
 TOOL_BIN := $(if $(FAKEUP_SRC),$(BIN)/sub2api-fakeup,) \
-	$(foreach t,$(TOOLS_SRC),$(BIN)/$(notdir $(t:%.c=%)))
+	$(foreach t,$(TOOLS_SRC) $(BENCH_SRC),$(BIN)/$(notdir $(t:%.c=%)))
 
 BINS := $(foreach s,$(SERVICES),$(BIN)/sub2api-$(s)) $(BIN)/sub2apictl
 
 .PHONY: all tests test test-unit test-integ fuzz fuzz-build fmt fmt-check \
-	run up down status clean deps bench
+	run up down status clean deps bench bench-ttfb bench-billing
 all: $(BINS) $(TOOL_BIN)
 
 # On a fresh machine the first build installs the Debian packages (as
@@ -137,6 +139,10 @@ $(BIN)/sub2api-fakeup: $(FAKEUP_OBJ) $(LIBS)
 	$(CC) $(LDFLAGS) -o $@ $(FAKEUP_OBJ) $(LIBS) $(LDLIBS)
 
 $(BIN)/%: $(OBJ)/tests/tools/%.o $(LIBS)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $< $(LIBS) $(LDLIBS)
+
+$(BIN)/%: $(OBJ)/tests/bench/%.o $(LIBS)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $< $(LIBS) $(LDLIBS)
 
@@ -187,6 +193,13 @@ fuzz-build: $(FUZZ_NAMES:%=$(FUZZ_O)/bin/%)
 # Benchmarks (not timed tests): figures for docs/PERFORMANCE.md.
 bench: all
 	bash tests/bench/ttfb.sh
+	bash tests/bench/billing.sh
+
+bench-ttfb: all
+	bash tests/bench/ttfb.sh
+
+bench-billing: all
+	bash tests/bench/billing.sh
 
 fuzz: fuzz-build
 	FUZZ_SECONDS=$(FUZZ_SECONDS) bash tests/fuzz.sh $(FUZZ_NAMES)

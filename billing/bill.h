@@ -35,7 +35,7 @@
 
 #define BILL_CFG(X)                                                            \
 	SVC_CFG_BASE(X, "127.0.0.1:9103")                                      \
-	SVC_CFG_PG(X, "4")                                                     \
+	SVC_CFG_PG(X, "6")                                                     \
 	SVC_CFG_REDIS(X, "4")                                                  \
 	SVC_CFG_DEPS(X)                                                        \
 	X(events_addr, CFG_NNG, ADDR_BILLING_EVENTS, 0, 0, NULL, 0,            \
@@ -68,8 +68,10 @@
 	    "Timeout of each price table or sha256 download.")                 \
 	X(run_mode, CFG_ENUM, "standard", 0, 0, "standard|simple", 0,          \
 	    "simple: usage is recorded and nothing is charged.")               \
-	X(batch_max, CFG_INT, "500", 1, 5000, NULL, 0,                         \
+	X(batch_max, CFG_INT, "2000", 1, 5000, NULL, 0,                        \
 	    "Usage events per database transaction at most.")                  \
+	X(writers, CFG_INT, "3", 1, 16, NULL, 0,                               \
+	    "Writer threads applying batches concurrently (< db_pool).")       \
 	X(batch_wait, CFG_DUR, "50ms", 0, 10000, NULL, 0,                      \
 	    "How long a partial batch waits for more events.")                 \
 	X(queue_max, CFG_INT, "16384", 16, 1048576, NULL, 0,                   \

@@ -4,10 +4,11 @@
  * fallback and the public face; the statements of the transaction are in
  * bill_ledger_tx.c.
  *
- * Every statement is a program constant; a batch travels as one jsonb
- * parameter expanded with jsonb_to_recordset(), so a multi-row INSERT
- * needs no SQL built from input.  Costs go as exact decimal strings and
- * are cast to numeric by PostgreSQL, never through a double.
+ * Every statement is a program constant; a batch's rows travel as COPY
+ * data into a temporary table (bill_ledger_tx.c), its charges as jsonb or
+ * array parameters, so no SQL is ever built from input.  Costs go as
+ * exact decimal strings parsed as numeric by PostgreSQL, never through a
+ * double.
  *
  * Multiplier: groups.rate_multiplier.  The schema has no per-user
  * per-group override (the original added user_group_rate_multipliers
@@ -94,7 +95,7 @@ bill_data_error(int rv)
  * characters: an invalid byte becomes '?'.  The database refuses invalid
  * UTF-8, and one bad user agent must not stop a batch.
  */
-static void
+void
 bill_utf8_copy(char *dst, size_t cap, const char *src, size_t chars)
 {
 	const unsigned char *s = (const unsigned char *)src;
@@ -389,6 +390,10 @@ bill_ledger_new(const struct bill_ledger_cfg *cfg, struct bill_ledger **out)
 	if (l->cfg.cache_ttl_s <= 0)
 		l->cfg.cache_ttl_s = 300;
 	bill_cursor_init(&l->cur);
+	pthread_mutex_init(&l->mu, NULL);
+	if (rds_script_new(bill_lua_set, &l->lua_set) != 0 ||
+	    rds_script_new(bill_lua_sub, &l->lua_sub) != 0)
+		BUG("bill_ledger_new: cache scripts");
 	*out = l;
 }
 
@@ -397,19 +402,21 @@ static int
 bill_cursors_load(struct bill_ledger *l, struct pg_conn *c)
 {
 	PGresult *res;
-	int       rv, i;
+	int       rv = 0, i;
 
-	if (l->loaded)
-		return 0;
-	rv = bill_exec(c, "cursors_load", BILL_SQL_CURSORS_LOAD, 0, NULL, &res);
-	if (rv != 0)
-		return rv;
-	for (i = 0; i < PQntuples(res); i++)
-		bill_cursor_load(&l->cur, PQgetvalue(res, i, 0),
-		    strtoull(PQgetvalue(res, i, 1), NULL, 10));
-	PQclear(res);
-	l->loaded = true;
-	return 0;
+	pthread_mutex_lock(&l->mu);
+	if (!l->loaded)
+		rv = bill_exec(
+		    c, "cursors_load", BILL_SQL_CURSORS_LOAD, 0, NULL, &res);
+	if (!l->loaded && rv == 0) {
+		for (i = 0; i < PQntuples(res); i++)
+			bill_cursor_load(&l->cur, PQgetvalue(res, i, 0),
+			    strtoull(PQgetvalue(res, i, 1), NULL, 10));
+		PQclear(res);
+		l->loaded = true;
+	}
+	pthread_mutex_unlock(&l->mu);
+	return rv;
 }
 
 void
@@ -418,13 +425,21 @@ bill_ledger_free(struct bill_ledger *l)
 	if (l == NULL)
 		return;
 	bill_cursor_release(&l->cur);
+	pthread_mutex_destroy(&l->mu);
+	rds_script_free(l->lua_set);
+	rds_script_free(l->lua_sub);
 	free(l);
 }
 
 uint64_t
 bill_ledger_committed(struct bill_ledger *l, const char *instance)
 {
-	return bill_cursor_get(&l->cur, instance);
+	uint64_t v;
+
+	pthread_mutex_lock(&l->mu);
+	v = bill_cursor_get(&l->cur, instance);
+	pthread_mutex_unlock(&l->mu);
+	return v;
 }
 
 static void

@@ -45,8 +45,15 @@
  * bill_ledger.c for the keys): <prefix>billing:balance:<uid> and
  * <prefix>billing:sub:<uid>:<gid>.
  *
- * Threads: bill_ledger_apply() runs on one thread at a time (the writer);
- * the queue functions may be called from any thread.
+ * Threads: bill_ledger_apply() may run on several threads at once (the
+ * writers), each on its own connection.  Concurrent batches stay exact:
+ * every statement locks its users, subscriptions and keys in id order
+ * (FOR NO KEY UPDATE, which foreign-key checks do not conflict with), so
+ * a batch touching a row another holds waits for its commit and then
+ * sees its balance; and the end of each transaction (dead letters,
+ * cursors, COMMIT) is serialised, each batch staging its cursors from
+ * every batch committed before it.  The queue functions may be called
+ * from any thread.
  */
 #ifndef BILL_LEDGER_H
 #define BILL_LEDGER_H
@@ -133,6 +140,7 @@ uint64_t bill_ledger_committed(struct bill_ledger *l, const char *instance);
 /* ---- the queue and its writer thread (bill_writer.c) ---------------- */
 
 struct bill_writer_cfg {
+	size_t writers;       /* threads applying batches (>= 1) */
 	size_t queue_max;     /* events held at most; beyond, push refuses */
 	size_t batch_max;     /* events per transaction at most */
 	int    batch_wait_ms; /* how long a partial batch waits for more */
@@ -144,7 +152,7 @@ struct bill_writer_cfg {
 
 struct bill_writer;
 
-/* Starts the writer thread over l (borrowed).  Aborts on thread failure. */
+/* Starts the writer threads over l (borrowed).  Aborts on thread failure. */
 struct bill_writer *bill_writer_start(
     struct bill_ledger *l, const struct bill_writer_cfg *cfg);
 

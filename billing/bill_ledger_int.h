@@ -19,8 +19,16 @@
 struct bill_ledger {
 	struct bill_ledger_cfg cfg;
 	char                   prefix[128];
-	struct bill_cursor     cur;
-	bool                   loaded; /* cur holds billing_cursors */
+	/*
+	 * mu guards cur and loaded, and serialises the end of every batch's
+	 * transaction over the writers: dead letters, cursors, COMMIT and
+	 * the copy of the staged cursors (see bill_tx_run()).
+	 */
+	pthread_mutex_t    mu;
+	struct bill_cursor cur;
+	bool               loaded;  /* cur holds billing_cursors */
+	struct rds_script *lua_set; /* the cache writes (bill_ledger_tx.c) */
+	struct rds_script *lua_sub;
 };
 
 enum bill_kind {
@@ -48,6 +56,12 @@ struct bill_group {
 	bool    subscription;
 };
 
+/*
+ * Copies src into dst (cap bytes) as valid UTF-8 of at most chars
+ * characters; an invalid byte becomes '?'.
+ */
+void bill_utf8_copy(char *dst, size_t cap, const char *src, size_t chars);
+
 /* Text as a JSON string of valid UTF-8, at most chars characters. */
 json_t *bill_jstr(const char *s, size_t chars);
 
@@ -61,6 +75,10 @@ int bill_exec(struct pg_conn *c, const char *what, const char *sql, int n,
 /* The same with one jsonb parameter made from j (taken). */
 int bill_exec_json(struct pg_conn *c, const char *what, const char *sql,
     json_t *j, PGresult **res) WARN_UNUSED;
+
+/* The Lua scripts of the Redis cache writes (bill_ledger_tx.c). */
+extern const char bill_lua_set[];
+extern const char bill_lua_sub[];
 
 /* qsort() order of struct bill_item pointers: request id, then idx. */
 int bill_cmp_rid(const void *a, const void *b);

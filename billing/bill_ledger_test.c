@@ -715,6 +715,69 @@ test_simple(void)
 	bill_ev_free(e);
 }
 
+/*
+ * One batch over 70 balance users and 20 subscriptions, interleaved:
+ * the cache is written in chunks (30 balances, 15 subscriptions per
+ * script call), and every key, first and last chunk alike, holds the
+ * committed value.
+ */
+static void
+test_cache_chunks(void)
+{
+	struct bill_ledger *l;
+	struct bill_ev     *v[90];
+	int64_t             uid[90], gstd, gsub, aid, kid, sid;
+	char                key[160];
+	redisReply         *rep;
+	int                 i, ok_bal = 0, ok_sub = 0;
+
+	t_setup();
+	gstd = t_group("1", false);
+	gsub = t_group("1", true);
+	aid = t_account();
+	for (i = 0; i < 90; i++) {
+		bool sub = i % 9 == 4 || i % 9 == 7; /* 20 of 90 */
+
+		uid[i] = t_user("10");
+		kid = t_key(uid[i], sub ? gsub : gstd);
+		v[i] = t_ev(uid[i], kid, sub ? gsub : gstd, aid, "inst-cache",
+		    (uint64_t)i + 1);
+		if (sub) {
+			sid = t_sub(uid[i], gsub);
+			v[i]->u.subscription_id = sid;
+		}
+	}
+	l = t_ledger(false);
+	T_OK(bill_ledger_apply(l, v, 90, NULL));
+	for (i = 0; i < 90; i++) {
+		bool sub = v[i]->u.subscription_id > 0;
+
+		if (sub)
+			snprintf(key, sizeof(key), "%sbilling:sub:%lld:%lld",
+			    T_PREFIX, (long long)uid[i], (long long)gsub);
+		else
+			snprintf(key, sizeof(key), "%sbilling:balance:%lld",
+			    T_PREFIX, (long long)uid[i]);
+		T_OK(rds_cmd(
+		    RDS, &rep, sub ? "HGET %s monthly_usage" : "GET %s", key));
+		if (rep->type == REDIS_REPLY_STRING &&
+		    strcmp(rep->str, sub ? "0.0113400000" : "9.9886600000") ==
+		        0)
+			*(sub ? &ok_sub : &ok_bal) += 1;
+		freeReplyObject(rep);
+		T_OK(rds_cmd(RDS, &rep, "TTL %s", key));
+		T_ASSERT(rep->type == REDIS_REPLY_INTEGER && rep->integer > 0 &&
+		    rep->integer <= 60);
+		freeReplyObject(rep);
+		T_OK(rds_cmd(RDS, &rep, "DEL %s", key));
+		freeReplyObject(rep);
+	}
+	T_EQ_INT(ok_bal, 70);
+	T_EQ_INT(ok_sub, 20);
+	bill_ledger_free(l);
+	t_free(v, 90);
+}
+
 /* The queue and writer: everything pushed is applied by stop. */
 static void
 test_writer(void)
@@ -751,6 +814,70 @@ test_writer(void)
 	             uid),
 	    "true");
 	T_EQ_INT(bill_ledger_committed(l, "inst-writer"), 50);
+	bill_ledger_free(l);
+}
+
+/*
+ * Three writers at once over three users sharing every batch (so their
+ * transactions queue on the same rows): everything commits exactly once,
+ * each user's ledger chains to its balance, each key's quota is the sum
+ * of its rows, and the cursor, in memory and in billing_cursors, covers
+ * every seq.
+ */
+static void
+test_writers_concurrent(void)
+{
+	struct bill_writer_cfg wc = {.writers = 3,
+	    .queue_max = 1024,
+	    .batch_max = 9,
+	    .batch_wait_ms = 1,
+	    .retry_min_ms = 5,
+	    .retry_max_ms = 50};
+	struct bill_ledger    *l;
+	struct bill_writer    *w;
+	int64_t                uid[3], kid[6], gid, aid;
+	int                    i;
+
+	t_setup();
+	gid = t_group("1", false);
+	aid = t_account();
+	for (i = 0; i < 3; i++) {
+		uid[i] = t_user("100");
+		kid[2 * i] = t_key(uid[i], gid);
+		kid[2 * i + 1] = t_key(uid[i], gid);
+	}
+	l = t_ledger(false);
+	w = bill_writer_start(l, &wc);
+	for (i = 1; i <= 600; i++)
+		T_OK(bill_writer_push(w,
+		    t_ev(uid[i % 3], kid[i % 6], gid, aid, "inst-conc",
+		        (uint64_t)i)));
+	bill_writer_stop(w, now_mono_ms() + 30000);
+	for (i = 0; i < 3; i++) {
+		T_EQ_STR(t_q1("SELECT count(*) || ' ' || (100 - (SELECT"
+		              " balance FROM users WHERE id = $1::bigint))"
+		              " FROM usage_logs WHERE user_id = $1::bigint",
+		             uid[i]),
+		    "200 2.2680000000");
+		T_EQ_STR(
+		    t_q1("WITH l AS (SELECT balance_after, sum(delta)"
+		         " OVER (ORDER BY id) AS run FROM balance_ledger"
+		         " WHERE user_id = $1::bigint)"
+		         " SELECT count(*) || ' ' || bool_and(balance_after"
+		         " = 100 + run) FROM l",
+		        uid[i]),
+		    "200 true");
+	}
+	for (i = 0; i < 6; i++)
+		T_EQ_STR(t_q1("SELECT quota_used_usd::text FROM api_keys"
+		              " WHERE id = $1::bigint",
+		             kid[i]),
+		    "1.1340000000");
+	T_EQ_INT(bill_ledger_committed(l, "inst-conc"), 600);
+	T_EQ_STR(t_q("SELECT committed_seq FROM billing_cursors"
+	             " WHERE instance_id = 'inst-conc'",
+	             0, NULL),
+	    "600");
 	bill_ledger_free(l);
 }
 
@@ -822,5 +949,6 @@ test_teardown(void)
 T_MAIN(T_CASE(test_one_event), T_CASE(test_duplicate), T_CASE(test_two_users),
     T_CASE(test_subscription), T_CASE(test_dead_letter),
     T_CASE(test_fk_fallback), T_CASE(test_cursor), T_CASE(test_cursor_pure),
-    T_CASE(test_simple), T_CASE(test_writer), T_CASE(test_writer_retry),
+    T_CASE(test_simple), T_CASE(test_cache_chunks), T_CASE(test_writer),
+    T_CASE(test_writers_concurrent), T_CASE(test_writer_retry),
     T_CASE(test_teardown))

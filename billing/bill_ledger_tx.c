@@ -20,6 +20,24 @@ bill_clamp(int64_t v, int64_t lo, int64_t hi)
 
 /* ---- the transaction ------------------------------------------------ */
 
+/*
+ * The rows go in with COPY (text format) into a temporary table private
+ * to the connection, emptied at every commit, then one INSERT ... SELECT
+ * moves them into usage_logs: COPY parses a row several times faster
+ * than jsonb_to_recordset() did, and the statement stays a constant.
+ * The table is created on the connection's first batch (IF NOT EXISTS:
+ * the notice goes to the debug log).
+ */
+static const char BILL_SQL_STAGE[] =
+    "CREATE TEMP TABLE IF NOT EXISTS bill_stage (uid bigint, kid bigint,"
+    " aid bigint, rid text, model text, gid bigint, sid bigint, tin int,"
+    " tout int, t5m int, t1h int, tcr int, cin numeric, cout numeric,"
+    " ccc numeric, ccr numeric, ctot numeric, cact numeric, mult bigint,"
+    " bt smallint, stream boolean, dur int, ttft int, ua text, ip text,"
+    " inst text, seq bigint, ts bigint) ON COMMIT DELETE ROWS";
+
+static const char BILL_SQL_COPY[] = "COPY bill_stage FROM STDIN";
+
 static const char BILL_SQL_INSERT[] =
     "INSERT INTO usage_logs (user_id, api_key_id, account_id, request_id,"
     " model, group_id, subscription_id, input_tokens, output_tokens,"
@@ -29,67 +47,145 @@ static const char BILL_SQL_INSERT[] =
     " rate_multiplier, billing_type, stream, duration_ms, first_token_ms,"
     " user_agent, ip_address, instance_id, seq, created_at)"
     " SELECT r.uid, r.kid, r.aid, r.rid, r.model, r.gid, r.sid, r.tin,"
-    " r.tout, r.t5m + r.t1h, r.tcr, r.t5m, r.t1h, r.cin::numeric,"
-    " r.cout::numeric, r.ccc::numeric, r.ccr::numeric, r.ctot::numeric,"
-    " r.cact::numeric, r.mult::numeric / 1000000, r.bt, r.stream, r.dur,"
-    " r.ttft, r.ua, r.ip, r.inst, r.seq,"
+    " r.tout, r.t5m + r.t1h, r.tcr, r.t5m, r.t1h, r.cin, r.cout, r.ccc,"
+    " r.ccr, r.ctot, r.cact, r.mult::numeric / 1000000, r.bt, r.stream,"
+    " r.dur, r.ttft, r.ua, r.ip, r.inst, r.seq,"
     " CASE WHEN r.ts > 0 THEN 'epoch'::timestamptz"
     " + r.ts * interval '1 millisecond' ELSE now() END"
-    " FROM jsonb_to_recordset($1::jsonb) AS r(uid bigint, kid bigint,"
-    " aid bigint, rid text, model text, gid bigint, sid bigint, tin int,"
-    " tout int, t5m int, t1h int, tcr int, cin text, cout text, ccc text,"
-    " ccr text, ctot text, cact text, mult bigint, bt smallint,"
-    " stream boolean, dur int, ttft int, ua text, ip text, inst text,"
-    " seq bigint, ts bigint)"
+    " FROM bill_stage r"
     " ON CONFLICT (request_id) DO NOTHING RETURNING request_id";
 
-static json_t *
-bill_row_json(const struct bill_item *it)
+#define BILL_COPY_MAX (64 << 20) /* COPY data of one batch, bytes */
+
+/* Appends s as COPY text (valid UTF-8, at most chars), then sep. */
+static int
+bill_copy_str(struct buf *b, const char *s, size_t chars, char sep)
+{
+	char   t[2048];
+	size_t i;
+	int    rv = 0;
+
+	if (s == NULL)
+		return buf_addf(b, "\\N%c", sep);
+	bill_utf8_copy(t, sizeof(t), s, chars);
+	for (i = 0; t[i] != '\0' && rv == 0; i++) {
+		switch (t[i]) {
+		case '\\':
+			rv = buf_addf(b, "\\\\");
+			break;
+		case '\t':
+			rv = buf_addf(b, "\\t");
+			break;
+		case '\n':
+			rv = buf_addf(b, "\\n");
+			break;
+		case '\r':
+			rv = buf_addf(b, "\\r");
+			break;
+		default:
+			rv = buf_addch(b, t[i]);
+		}
+	}
+	return rv == 0 ? buf_addch(b, sep) : rv;
+}
+
+/* One usage_logs row as a COPY text line (bill_stage's columns). */
+static int
+bill_copy_row(struct buf *b, const struct bill_item *it)
 {
 	const struct proto_usage_evt *u = &it->ev->u;
-	json_t                       *o = json_object();
+	char c[6][BILL_COST_STR_MAX], gid[24], sid[24], ttft[24];
+	int  rv;
 
-	json_object_set_new(o, "uid", json_integer(u->user_id));
-	json_object_set_new(o, "kid", json_integer(u->api_key_id));
-	json_object_set_new(o, "aid", json_integer(u->account_id));
-	json_object_set_new(o, "rid", bill_jstr(u->request_id, BILL_ID_CHARS));
-	json_object_set_new(o, "model", bill_jstr(u->model, BILL_MODEL_CHARS));
-	json_object_set_new(
-	    o, "gid", it->gid > 0 ? json_integer(it->gid) : json_null());
-	json_object_set_new(o, "sid",
-	    it->billing_type == 1 ? json_integer(u->subscription_id)
-	                          : json_null());
-	json_object_set_new(o, "tin", json_integer(it->use.input));
-	json_object_set_new(o, "tout", json_integer(it->use.output));
-	json_object_set_new(o, "t5m", json_integer(it->use.cache_5m));
-	json_object_set_new(o, "t1h", json_integer(it->use.cache_1h));
-	json_object_set_new(o, "tcr", json_integer(it->use.cache_read));
-	json_object_set_new(o, "cin", bill_jcost(it->cost.input));
-	json_object_set_new(o, "cout", bill_jcost(it->cost.output));
-	json_object_set_new(o, "ccc", bill_jcost(it->cost.cache_creation));
-	json_object_set_new(o, "ccr", bill_jcost(it->cost.cache_read));
-	json_object_set_new(o, "ctot", bill_jcost(it->cost.total));
-	json_object_set_new(o, "cact", bill_jcost(it->cost.actual));
-	json_object_set_new(o, "mult", json_integer(it->cost.multiplier));
-	json_object_set_new(o, "bt", json_integer(it->billing_type));
-	json_object_set_new(o, "stream", json_boolean(u->stream));
-	json_object_set_new(
-	    o, "dur", json_integer(bill_clamp(u->duration_ms, 0, INT32_MAX)));
-	json_object_set_new(o, "ttft",
-	    u->first_token_ms > 0
-	        ? json_integer(bill_clamp(u->first_token_ms, 0, INT32_MAX))
-	        : json_null());
-	json_object_set_new(o, "ua",
-	    u->user_agent[0] != '\0' ? bill_jstr(u->user_agent, PROTO_UA_MAX)
-	                             : json_null());
-	json_object_set_new(o, "ip",
-	    u->client_ip[0] != '\0' ? bill_jstr(u->client_ip, BILL_IP_CHARS)
-	                            : json_null());
-	json_object_set_new(o, "inst", bill_jstr(u->instance, BILL_ID_CHARS));
-	json_object_set_new(
-	    o, "seq", json_integer((json_int_t)(u->seq & INT64_MAX)));
-	json_object_set_new(o, "ts", json_integer(u->created_at_ms));
-	return o;
+	snprintf(gid, sizeof(gid), "%lld", (long long)it->gid);
+	snprintf(sid, sizeof(sid), "%lld", (long long)u->subscription_id);
+	snprintf(ttft, sizeof(ttft), "%lld",
+	    (long long)bill_clamp(u->first_token_ms, 0, INT32_MAX));
+	rv = buf_addf(b, "%lld\t%lld\t%lld\t", (long long)u->user_id,
+	    (long long)u->api_key_id, (long long)u->account_id);
+	if (rv == 0)
+		rv = bill_copy_str(b, u->request_id, BILL_ID_CHARS, '\t');
+	if (rv == 0)
+		rv = bill_copy_str(b, u->model, BILL_MODEL_CHARS, '\t');
+	if (rv == 0)
+		rv = buf_addf(b,
+		    "%s\t%s\t%lld\t%lld\t%lld\t%lld\t%lld\t%s\t%s\t%s\t%s\t%s\t"
+		    "%s\t%lld\t%d\t%s\t%lld\t%s\t",
+		    it->gid > 0 ? gid : "\\N",
+		    it->billing_type == 1 ? sid : "\\N",
+		    (long long)it->use.input, (long long)it->use.output,
+		    (long long)it->use.cache_5m, (long long)it->use.cache_1h,
+		    (long long)it->use.cache_read,
+		    bill_cost_fmt(it->cost.input, c[0], sizeof(c[0])),
+		    bill_cost_fmt(it->cost.output, c[1], sizeof(c[1])),
+		    bill_cost_fmt(it->cost.cache_creation, c[2], sizeof(c[2])),
+		    bill_cost_fmt(it->cost.cache_read, c[3], sizeof(c[3])),
+		    bill_cost_fmt(it->cost.total, c[4], sizeof(c[4])),
+		    bill_cost_fmt(it->cost.actual, c[5], sizeof(c[5])),
+		    (long long)it->cost.multiplier, it->billing_type,
+		    u->stream ? "t" : "f",
+		    (long long)bill_clamp(u->duration_ms, 0, INT32_MAX),
+		    u->first_token_ms > 0 ? ttft : "\\N");
+	if (rv == 0)
+		rv = bill_copy_str(b,
+		    u->user_agent[0] != '\0' ? u->user_agent : NULL,
+		    PROTO_UA_MAX, '\t');
+	if (rv == 0)
+		rv = bill_copy_str(b,
+		    u->client_ip[0] != '\0' ? u->client_ip : NULL,
+		    BILL_IP_CHARS, '\t');
+	if (rv == 0)
+		rv = bill_copy_str(b, u->instance, BILL_ID_CHARS, '\t');
+	if (rv == 0)
+		rv =
+		    buf_addf(b, "%lld\t%lld\n", (long long)(u->seq & INT64_MAX),
+		        (long long)u->created_at_ms);
+	return rv;
+}
+
+/* Sends data (borrowed) as the rows of bill_stage. */
+static int
+bill_copy(struct pg_conn *c, const struct buf *data)
+{
+	PGconn     *pc = pg_conn_raw(c);
+	PGresult   *res;
+	const char *msg = NULL;
+	int         rv = 0;
+
+	res = PQexec(pc, BILL_SQL_COPY);
+	if (PQresultStatus(res) != PGRES_COPY_IN) {
+		rv = err_from_sqlstate(
+		    PQresultErrorField(res, PG_DIAG_SQLSTATE));
+		log_warn("bill.sql_failed", LOG_STR("stmt", "copy"),
+		    LOG_ERR(rv),
+		    LOG_MSG(PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY)));
+		PQclear(res);
+		return rv != 0 ? rv : -ERR_DB;
+	}
+	PQclear(res);
+	if (PQputCopyData(pc, data->data, (int)data->len) != 1)
+		msg = "copy data not sent";
+	if (PQputCopyEnd(pc, msg) != 1 && msg == NULL)
+		msg = "copy end not sent";
+	while ((res = PQgetResult(pc)) != NULL) {
+		if (PQresultStatus(res) != PGRES_COMMAND_OK && rv == 0) {
+			rv = err_from_sqlstate(
+			    PQresultErrorField(res, PG_DIAG_SQLSTATE));
+			if (rv == 0)
+				rv = -ERR_DB;
+			log_warn("bill.sql_failed", LOG_STR("stmt", "copy"),
+			    LOG_ERR(rv),
+			    LOG_MSG(PQresultErrorField(
+			        res, PG_DIAG_MESSAGE_PRIMARY)));
+		}
+		PQclear(res);
+	}
+	if (rv == 0 && msg != NULL) {
+		log_warn(
+		    "bill.sql_failed", LOG_STR("stmt", "copy"), LOG_MSG(msg));
+		rv = -ERR_DB;
+	}
+	return rv;
 }
 
 /* Inserts the rows; sets ->inserted on those the database took. */
@@ -97,25 +193,27 @@ static int
 bill_tx_insert(struct pg_conn *c, struct bill_item **it, size_t n)
 {
 	struct bill_item **by;
-	json_t            *arr = json_array();
-	PGresult          *res;
+	struct buf         data;
+	PGresult          *res = NULL;
 	size_t             i, nb = 0;
-	int                rv, r;
+	int                rv = 0, r;
 
 	by = xcalloc(n + 1, sizeof(*by));
-	for (i = 0; i < n; i++) {
+	buf_init(&data, BILL_COPY_MAX);
+	for (i = 0; i < n && rv == 0; i++) {
 		if (it[i]->kind != BILL_K_ROW)
 			continue;
-		json_array_append_new(arr, bill_row_json(it[i]));
+		rv = bill_copy_row(&data, it[i]);
 		by[nb++] = it[i];
 	}
-	if (nb == 0) {
-		json_decref(arr);
-		free(by);
-		return 0;
-	}
-	rv = bill_exec_json(c, "insert", BILL_SQL_INSERT, arr, &res);
-	if (rv != 0) {
+	if (rv == 0 && nb > 0)
+		rv = bill_exec(c, "stage", BILL_SQL_STAGE, 0, NULL, NULL);
+	if (rv == 0 && nb > 0)
+		rv = bill_copy(c, &data);
+	if (rv == 0 && nb > 0)
+		rv = bill_exec(c, "insert", BILL_SQL_INSERT, 0, NULL, &res);
+	buf_release(&data);
+	if (rv != 0 || nb == 0) {
 		free(by);
 		return rv;
 	}
@@ -196,44 +294,77 @@ bill_select(struct bill_item **it, size_t n, int bt, bill_key_fn key,
 	return k;
 }
 
+/*
+ * Set-based charges: one statement per kind (users, subscriptions, keys)
+ * for the whole batch, whatever the number of distinct ids, so a batch
+ * costs a fixed number of round trips.  Each statement first locks its
+ * rows in id order (SELECT ... ORDER BY id FOR NO KEY UPDATE), the order
+ * every batch of every writer uses, so concurrent batches queue on a
+ * shared row instead of deadlocking; NO KEY UPDATE is the lock an UPDATE
+ * of non-key columns takes, which does not conflict with the KEY SHARE
+ * locks of foreign-key checks (another writer inserting usage_logs rows
+ * for the same user).  Then the rows are updated with the sums;
+ * PostgreSQL adds the decimal strings as numeric.
+ *
+ * Balances: $1 is one json row per charged request (user, request id,
+ * actual cost, position in the batch).  Each user is debited once by the
+ * sum of its rows, and each request gets one balance_ledger row whose
+ * balance_after is the old balance minus the running sum of that user's
+ * costs in batch order: the chain ends at the new balance.
+ */
 static const char BILL_SQL_BALANCE[] =
-    "WITH u AS (UPDATE users SET balance = balance - $2::numeric"
-    " WHERE id = $1::bigint RETURNING balance),"
+    "WITH r AS (SELECT * FROM json_to_recordset($1::json)"
+    " AS r(uid bigint, rid text, cost numeric, o int)),"
+    " d AS (SELECT uid, sum(cost) AS amt FROM r GROUP BY uid),"
+    " k AS (SELECT id FROM users WHERE id IN (SELECT uid FROM d)"
+    " ORDER BY id FOR NO KEY UPDATE),"
+    " u AS (UPDATE users SET balance = users.balance - d.amt FROM d, k"
+    " WHERE users.id = d.uid AND k.id = d.uid"
+    " RETURNING users.id, users.balance, d.amt),"
     " l AS (INSERT INTO balance_ledger (user_id, delta, balance_after,"
     " kind, ref)"
-    " SELECT $1::bigint, -r.cost::numeric, u.balance + $2::numeric"
-    " - sum(r.cost::numeric) OVER (ORDER BY r.o), 'usage', r.rid"
-    " FROM u, jsonb_to_recordset($3::jsonb) AS r(rid text, cost text,"
-    " o int) RETURNING 1)"
-    " SELECT u.balance::text, (SELECT count(*) FROM l) FROM u";
+    " SELECT r.uid, -r.cost, u.balance + u.amt - sum(r.cost)"
+    " OVER (PARTITION BY r.uid ORDER BY r.o), 'usage', r.rid"
+    " FROM r JOIN u ON u.id = r.uid ORDER BY r.o RETURNING 1)"
+    " SELECT u.id, u.balance::text, (SELECT count(*) FROM l) FROM u";
 
+/* $1 subscription ids, $2 the sums of their rows' actual cost. */
 static const char BILL_SQL_SUB[] =
-    "UPDATE user_subscriptions SET"
-    " daily_usage_usd = CASE WHEN daily_window_start IS NULL"
-    " OR now() - daily_window_start >= interval '1 day' THEN 0"
-    " ELSE daily_usage_usd END + $2::numeric,"
-    " weekly_usage_usd = CASE WHEN weekly_window_start IS NULL"
-    " OR now() - weekly_window_start >= interval '7 days' THEN 0"
-    " ELSE weekly_usage_usd END + $2::numeric,"
-    " monthly_usage_usd = CASE WHEN monthly_window_start IS NULL"
-    " OR now() - monthly_window_start >= interval '30 days' THEN 0"
-    " ELSE monthly_usage_usd END + $2::numeric,"
-    " daily_window_start = CASE WHEN daily_window_start IS NULL"
-    " OR now() - daily_window_start >= interval '1 day'"
-    " THEN date_trunc('day', now(), 'UTC') ELSE daily_window_start END,"
-    " weekly_window_start = CASE WHEN weekly_window_start IS NULL"
-    " OR now() - weekly_window_start >= interval '7 days'"
-    " THEN date_trunc('day', now(), 'UTC') ELSE weekly_window_start END,"
-    " monthly_window_start = CASE WHEN monthly_window_start IS NULL"
-    " OR now() - monthly_window_start >= interval '30 days'"
-    " THEN date_trunc('day', now(), 'UTC') ELSE monthly_window_start END"
-    " WHERE id = $1::bigint RETURNING user_id, group_id,"
-    " daily_usage_usd::text, weekly_usage_usd::text,"
-    " monthly_usage_usd::text";
+    "WITH d AS (SELECT * FROM unnest($1::bigint[], $2::numeric[])"
+    " AS d(sid, amt)),"
+    " k AS (SELECT id FROM user_subscriptions"
+    " WHERE id IN (SELECT sid FROM d) ORDER BY id FOR NO KEY UPDATE)"
+    " UPDATE user_subscriptions s SET"
+    " daily_usage_usd = CASE WHEN s.daily_window_start IS NULL"
+    " OR now() - s.daily_window_start >= interval '1 day' THEN 0"
+    " ELSE s.daily_usage_usd END + d.amt,"
+    " weekly_usage_usd = CASE WHEN s.weekly_window_start IS NULL"
+    " OR now() - s.weekly_window_start >= interval '7 days' THEN 0"
+    " ELSE s.weekly_usage_usd END + d.amt,"
+    " monthly_usage_usd = CASE WHEN s.monthly_window_start IS NULL"
+    " OR now() - s.monthly_window_start >= interval '30 days' THEN 0"
+    " ELSE s.monthly_usage_usd END + d.amt,"
+    " daily_window_start = CASE WHEN s.daily_window_start IS NULL"
+    " OR now() - s.daily_window_start >= interval '1 day'"
+    " THEN date_trunc('day', now(), 'UTC') ELSE s.daily_window_start END,"
+    " weekly_window_start = CASE WHEN s.weekly_window_start IS NULL"
+    " OR now() - s.weekly_window_start >= interval '7 days'"
+    " THEN date_trunc('day', now(), 'UTC') ELSE s.weekly_window_start END,"
+    " monthly_window_start = CASE WHEN s.monthly_window_start IS NULL"
+    " OR now() - s.monthly_window_start >= interval '30 days'"
+    " THEN date_trunc('day', now(), 'UTC') ELSE s.monthly_window_start END"
+    " FROM d, k WHERE s.id = d.sid AND k.id = d.sid"
+    " RETURNING s.user_id, s.group_id, s.daily_usage_usd::text,"
+    " s.weekly_usage_usd::text, s.monthly_usage_usd::text";
 
+/* $1 key ids, $2 the sums of their rows' actual cost. */
 static const char BILL_SQL_KEY[] =
-    "UPDATE api_keys SET quota_used_usd = quota_used_usd + $2::numeric"
-    " WHERE id = $1::bigint";
+    "WITH d AS (SELECT * FROM unnest($1::bigint[], $2::numeric[])"
+    " AS d(kid, amt)),"
+    " k AS (SELECT id FROM api_keys WHERE id IN (SELECT kid FROM d)"
+    " ORDER BY id FOR NO KEY UPDATE)"
+    " UPDATE api_keys a SET quota_used_usd = a.quota_used_usd + d.amt"
+    " FROM d, k WHERE a.id = d.kid AND k.id = d.kid";
 
 /* A cache write to do after the commit. */
 struct bill_cache_op {
@@ -258,6 +389,43 @@ bill_tx_op(struct bill_tx *tx)
 	return &tx->ops[tx->nops++];
 }
 
+/*
+ * The charged items v[0..k) (sorted by key()) summed per id into two
+ * PostgreSQL array literals, "{id,...}" and "{sum,...}", appended to ids
+ * and sums; returns the number of distinct ids.
+ */
+static size_t
+bill_sums(struct bill_item **v, size_t k, bill_key_fn key, struct buf *ids,
+    struct buf *sums)
+{
+	char    s[BILL_COST_STR_MAX];
+	size_t  i, j, nd = 0;
+	int64_t sum;
+	int     rv;
+
+	rv = buf_addch(ids, '{');
+	if (rv == 0)
+		rv = buf_addch(sums, '{');
+	for (i = 0; i < k && rv == 0; i = j) {
+		sum = 0;
+		for (j = i; j < k && key(v[j]) == key(v[i]); j++)
+			sum += v[j]->cost.actual;
+		rv = buf_addf(
+		    ids, "%s%lld", nd > 0 ? "," : "", (long long)key(v[i]));
+		if (rv == 0)
+			rv = buf_addf(sums, "%s%s", nd > 0 ? "," : "",
+			    bill_cost_fmt(sum, s, sizeof(s)));
+		nd++;
+	}
+	if (rv == 0)
+		rv = buf_addch(ids, '}');
+	if (rv == 0)
+		rv = buf_addch(sums, '}');
+	if (rv != 0)
+		BUG("bill_sums: buffer"); /* bounded by the batch */
+	return nd;
+}
+
 /* Debits each user once and writes one ledger row per charged request. */
 static int
 bill_tx_balances(struct bill_ledger *l, struct pg_conn *c,
@@ -265,55 +433,45 @@ bill_tx_balances(struct bill_ledger *l, struct pg_conn *c,
 {
 	struct bill_item    **v;
 	struct bill_cache_op *op;
-	size_t                k, i, j;
-	int64_t               sum;
-	char                  uid[24], s[BILL_COST_STR_MAX];
-	const char           *p[3];
+	size_t                k, i, nd = 0;
 	PGresult             *res;
-	json_t               *arr;
-	char                 *text;
-	int                   rv = 0;
+	json_t               *arr, *o;
+	int                   r, rv;
 
 	k = bill_select(it, n, 0, bill_key_user, &v);
-	for (i = 0; i < k && rv == 0; i = j) {
-		arr = json_array();
-		sum = 0;
-		for (j = i; j < k && v[j]->ev->u.user_id == v[i]->ev->u.user_id;
-		     j++) {
-			json_t *o = json_object();
-
-			json_object_set_new(o, "rid",
-			    bill_jstr(v[j]->ev->u.request_id, BILL_ID_CHARS));
-			json_object_set_new(
-			    o, "cost", bill_jcost(v[j]->cost.actual));
-			json_object_set_new(o, "o", json_integer((int)(j - i)));
-			json_array_append_new(arr, o);
-			sum += v[j]->cost.actual;
-		}
-		snprintf(
-		    uid, sizeof(uid), "%lld", (long long)v[i]->ev->u.user_id);
-		text = json_dumps(arr, JSON_COMPACT);
-		json_decref(arr);
-		p[0] = uid;
-		p[1] = bill_cost_fmt(sum, s, sizeof(s));
-		p[2] = text;
-		rv = bill_exec(c, "balance", BILL_SQL_BALANCE, 3, p, &res);
-		free(text);
-		if (rv != 0)
-			break;
-		if (PQntuples(res) != 1) {
-			PQclear(res);
-			rv = -ERR_NOTFOUND; /* the user row is gone */
-			break;
-		}
-		op = bill_tx_op(tx);
-		snprintf(op->key, sizeof(op->key), "%sbilling:balance:%s",
-		    l->prefix, uid);
-		str_copy(op->v[0], sizeof(op->v[0]), PQgetvalue(res, 0, 0));
-		PQclear(res);
+	if (k == 0) {
+		free(v);
+		return 0;
+	}
+	arr = json_array();
+	for (i = 0; i < k; i++) {
+		if (i == 0 || v[i]->ev->u.user_id != v[i - 1]->ev->u.user_id)
+			nd++;
+		o = json_object();
+		json_object_set_new(
+		    o, "uid", json_integer(v[i]->ev->u.user_id));
+		json_object_set_new(
+		    o, "rid", bill_jstr(v[i]->ev->u.request_id, BILL_ID_CHARS));
+		json_object_set_new(o, "cost", bill_jcost(v[i]->cost.actual));
+		json_object_set_new(o, "o", json_integer((json_int_t)i));
+		json_array_append_new(arr, o);
 	}
 	free(v);
-	return rv;
+	rv = bill_exec_json(c, "balance", BILL_SQL_BALANCE, arr, &res);
+	if (rv != 0)
+		return rv;
+	if ((size_t)PQntuples(res) != nd) {
+		PQclear(res);
+		return -ERR_NOTFOUND; /* a user row is gone */
+	}
+	for (r = 0; r < PQntuples(res); r++) {
+		op = bill_tx_op(tx);
+		snprintf(op->key, sizeof(op->key), "%sbilling:balance:%s",
+		    l->prefix, PQgetvalue(res, r, 0));
+		str_copy(op->v[0], sizeof(op->v[0]), PQgetvalue(res, r, 1));
+	}
+	PQclear(res);
+	return 0;
 }
 
 /* Adds to each subscription's windows once. */
@@ -323,44 +481,43 @@ bill_tx_subs(struct bill_ledger *l, struct pg_conn *c, struct bill_item **it,
 {
 	struct bill_item    **v;
 	struct bill_cache_op *op;
-	size_t                k, i, j;
-	int                   f;
-	int64_t               sum;
-	char                  sid[24], s[BILL_COST_STR_MAX];
+	struct buf            ids, sums;
+	size_t                k, nd;
 	const char           *p[2];
 	PGresult             *res;
-	int                   rv = 0;
+	int                   r, f, rv;
 
 	k = bill_select(it, n, 1, bill_key_sub, &v);
-	for (i = 0; i < k && rv == 0; i = j) {
-		sum = 0;
-		for (j = i; j < k &&
-		     v[j]->ev->u.subscription_id == v[i]->ev->u.subscription_id;
-		     j++)
-			sum += v[j]->cost.actual;
-		snprintf(sid, sizeof(sid), "%lld",
-		    (long long)v[i]->ev->u.subscription_id);
-		p[0] = sid;
-		p[1] = bill_cost_fmt(sum, s, sizeof(s));
-		rv = bill_exec(c, "subscription", BILL_SQL_SUB, 2, p, &res);
-		if (rv != 0)
-			break;
-		if (PQntuples(res) != 1) {
-			PQclear(res);
-			rv = -ERR_NOTFOUND;
-			break;
-		}
+	if (k == 0) {
+		free(v);
+		return 0;
+	}
+	buf_init(&ids, 1 << 20);
+	buf_init(&sums, 1 << 20);
+	nd = bill_sums(v, k, bill_key_sub, &ids, &sums);
+	free(v);
+	p[0] = buf_str(&ids);
+	p[1] = buf_str(&sums);
+	rv = bill_exec(c, "subscription", BILL_SQL_SUB, 2, p, &res);
+	buf_release(&ids);
+	buf_release(&sums);
+	if (rv != 0)
+		return rv;
+	if ((size_t)PQntuples(res) != nd) {
+		PQclear(res);
+		return -ERR_NOTFOUND; /* a subscription row is gone */
+	}
+	for (r = 0; r < PQntuples(res); r++) {
 		op = bill_tx_op(tx);
 		op->sub = true;
 		snprintf(op->key, sizeof(op->key), "%sbilling:sub:%s:%s",
-		    l->prefix, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1));
+		    l->prefix, PQgetvalue(res, r, 0), PQgetvalue(res, r, 1));
 		for (f = 0; f < 3; f++)
 			str_copy(op->v[f], sizeof(op->v[f]),
-			    PQgetvalue(res, 0, f + 2));
-		PQclear(res);
+			    PQgetvalue(res, r, f + 2));
 	}
-	free(v);
-	return rv;
+	PQclear(res);
+	return 0;
 }
 
 /* Adds to each key's quota usage once (both billing types). */
@@ -368,26 +525,25 @@ static int
 bill_tx_keys(struct pg_conn *c, struct bill_item **it, size_t n)
 {
 	struct bill_item **v;
-	size_t             k, i, j;
-	int64_t            sum;
-	char               kid[24], s[BILL_COST_STR_MAX];
+	struct buf         ids, sums;
+	size_t             k;
 	const char        *p[2];
-	int                rv = 0;
+	int                rv;
 
 	k = bill_select(it, n, -1, bill_key_key, &v);
-	for (i = 0; i < k && rv == 0; i = j) {
-		sum = 0;
-		for (j = i;
-		     j < k && v[j]->ev->u.api_key_id == v[i]->ev->u.api_key_id;
-		     j++)
-			sum += v[j]->cost.actual;
-		snprintf(kid, sizeof(kid), "%lld",
-		    (long long)v[i]->ev->u.api_key_id);
-		p[0] = kid;
-		p[1] = bill_cost_fmt(sum, s, sizeof(s));
-		rv = bill_exec(c, "key_quota", BILL_SQL_KEY, 2, p, NULL);
+	if (k == 0) {
+		free(v);
+		return 0;
 	}
+	buf_init(&ids, 1 << 20);
+	buf_init(&sums, 1 << 20);
+	(void)bill_sums(v, k, bill_key_key, &ids, &sums);
 	free(v);
+	p[0] = buf_str(&ids);
+	p[1] = buf_str(&sums);
+	rv = bill_exec(c, "key_quota", BILL_SQL_KEY, 2, p, NULL);
+	buf_release(&ids);
+	buf_release(&sums);
 	return rv;
 }
 
@@ -474,48 +630,89 @@ bill_tx_cursors(struct bill_ledger *l, struct pg_conn *c, struct bill_item **it,
 	return bill_exec_json(c, "cursors", BILL_SQL_CURSOR, arr, NULL);
 }
 
+/*
+ * The cache is written with Lua scripts taking up to BILL_CACHE_CHUNK
+ * balances (or BILL_CACHE_SUB_CHUNK subscriptions) per call, so a batch
+ * touching hundreds of users costs a few round trips, not one per user.
+ * ARGV[1] is the TTL; then one value (balance) or three (daily, weekly,
+ * monthly usage) per key.
+ */
+#define BILL_CACHE_CHUNK     ((RDS_ARGV_MAX - 4) / 2)
+#define BILL_CACHE_SUB_CHUNK ((RDS_ARGV_MAX - 4) / 4)
+
+const char bill_lua_set[] =
+    "for i = 1, #KEYS do"
+    " redis.call('SET', KEYS[i], ARGV[i + 1], 'EX', ARGV[1]) end"
+    " return #KEYS";
+
+const char bill_lua_sub[] =
+    "for i = 1, #KEYS do local b = 3 * i - 1;"
+    " redis.call('HSET', KEYS[i], 'daily_usage', ARGV[b], 'weekly_usage',"
+    " ARGV[b + 1], 'monthly_usage', ARGV[b + 2]);"
+    " redis.call('EXPIRE', KEYS[i], ARGV[1]) end return #KEYS";
+
+/* Writes up to one chunk of ops of kind sub from *i on; advances *i. */
+static int
+bill_cache_chunk(struct bill_ledger *l, const struct bill_tx *tx, bool sub,
+    size_t *i, size_t *done)
+{
+	const char *argv[RDS_ARGV_MAX];
+	const char *vals[RDS_ARGV_MAX];
+	char        ttl[16];
+	size_t      max = sub ? BILL_CACHE_SUB_CHUNK : BILL_CACHE_CHUNK;
+	size_t      nk = 0, nv = 0, f, a;
+	redisReply *r;
+	int         rv;
+
+	for (; *i < tx->nops && nk < max; (*i)++) {
+		const struct bill_cache_op *op = &tx->ops[*i];
+
+		if (op->sub != sub)
+			continue;
+		argv[nk++] = op->key;
+		for (f = 0; f < (sub ? 3u : 1u); f++)
+			vals[nv++] = op->v[f];
+	}
+	if (nk == 0)
+		return 0;
+	snprintf(ttl, sizeof(ttl), "%d", l->cfg.cache_ttl_s);
+	a = nk;
+	argv[a++] = ttl;
+	for (f = 0; f < nv; f++)
+		argv[a++] = vals[f];
+	rv = rds_script_eval(l->cfg.rds, sub ? l->lua_sub : l->lua_set, &r,
+	    (int)nk, (int)(a - nk), argv, NULL);
+	if (rv == 0) {
+		freeReplyObject(r);
+		*done += nk;
+	}
+	return rv;
+}
+
 static void
 bill_cache_write(struct bill_ledger *l, const struct bill_tx *tx)
 {
-	redisReply *r;
-	size_t      i;
-	int         rv;
+	size_t i, done = 0;
+	int    rv = 0, pass;
 
 	if (l->cfg.rds == NULL)
 		return;
-	for (i = 0; i < tx->nops; i++) {
-		const struct bill_cache_op *op = &tx->ops[i];
-
-		if (op->sub)
-			rv = rds_cmd(l->cfg.rds, &r,
-			    "HSET %s daily_usage %s weekly_usage %s"
-			    " monthly_usage %s",
-			    op->key, op->v[0], op->v[1], op->v[2]);
-		else
-			rv = rds_cmd(l->cfg.rds, &r, "SET %s %s EX %d", op->key,
-			    op->v[0], l->cfg.cache_ttl_s);
-		if (rv == 0) {
-			freeReplyObject(r);
-			if (op->sub) {
-				rv = rds_cmd(l->cfg.rds, &r, "EXPIRE %s %d",
-				    op->key, l->cfg.cache_ttl_s);
-				if (rv == 0)
-					freeReplyObject(r);
-			}
-		}
-		if (rv != 0) {
-			/*
-			 * Redis is failing: skip the rest of this batch rather
-			 * than wait out a timeout per key.  The entries left
-			 * stale expire within cache_ttl.
-			 */
-			log_warn("bill.cache_write_failed", LOG_ERR(rv),
-			    LOG_U64("skipped", tx->nops - i));
-			if (l->cfg.met.cache_errors != NULL)
-				met_counter_add(
-				    l->cfg.met.cache_errors, tx->nops - i);
-			return;
-		}
+	for (pass = 0; pass < 2 && rv == 0; pass++) {
+		i = 0;
+		while (i < tx->nops && rv == 0)
+			rv = bill_cache_chunk(l, tx, pass == 1, &i, &done);
+	}
+	if (rv != 0) {
+		/*
+		 * Redis is failing: skip the rest of this batch rather than
+		 * wait out a timeout per chunk.  The entries left stale expire
+		 * within cache_ttl.
+		 */
+		log_warn("bill.cache_write_failed", LOG_ERR(rv),
+		    LOG_U64("skipped", tx->nops - done));
+		if (l->cfg.met.cache_errors != NULL)
+			met_counter_add(
+			    l->cfg.met.cache_errors, tx->nops - done);
 	}
 }
 
@@ -527,6 +724,7 @@ bill_tx_run(struct bill_ledger *l, struct pg_conn *c, struct bill_item **it,
 	struct bill_cursor_stage st;
 	struct bill_tx           tx = {0};
 	size_t                   i, nd = 0, ins = 0, dup = 0;
+	bool                     locked = false;
 	int                      rv;
 
 	bill_cursor_stage_init(&st, n);
@@ -541,17 +739,30 @@ bill_tx_run(struct bill_ledger *l, struct pg_conn *c, struct bill_item **it,
 		rv = bill_tx_subs(l, c, it, n, &tx);
 	if (rv == 0 && !l->cfg.simple)
 		rv = bill_tx_keys(c, it, n);
-	if (rv == 0)
+	/*
+	 * The end of the transaction is serialised over the writers: each
+	 * batch stages its cursors from every batch committed before it, so
+	 * the last commit writes the whole contiguous prefix, and no two
+	 * batches dead-letter the same event at once.  Nothing in here
+	 * waits for a row another writer holds.
+	 */
+	if (rv == 0) {
+		pthread_mutex_lock(&l->mu);
+		locked = true;
 		rv = bill_tx_dead(c, it, n, &nd);
+	}
 	if (rv == 0)
 		rv = bill_tx_cursors(l, c, it, n, &st);
 	if (rv == 0)
 		rv = pg_commit(c);
 	if (rv != 0) {
 		pg_rollback(c);
+		if (locked)
+			pthread_mutex_unlock(&l->mu);
 		goto out;
 	}
 	bill_cursor_commit(&l->cur, &st);
+	pthread_mutex_unlock(&l->mu);
 	for (i = 0; i < n; i++) {
 		if (it[i]->kind == BILL_K_ROW && it[i]->inserted)
 			ins++;

@@ -3,13 +3,16 @@
  * database, and the one thread that drains it (see bill_ledger.h).
  *
  * The SUB callback (nng's thread) only decodes and pushes; it never waits
- * for PostgreSQL.  The writer takes up to batch_max events, waiting at
- * most batch_wait_ms for a partial batch to fill, and applies them in one
- * transaction.  A failed batch is retried with back-off (retry_min_ms
- * doubling to retry_max_ms) until it commits: the path is idempotent, so
- * a retry after a commit whose acknowledgement was lost is harmless.
- * While the database is away the queue fills; beyond queue_max the
- * subscriber drops (counted), and the replay step brings those back.
+ * for PostgreSQL.  Each writer thread (cfg.writers of them, each with its
+ * own PostgreSQL connection while it applies) takes up to batch_max
+ * events, waiting at most batch_wait_ms for a partial batch to fill, and
+ * applies them in one transaction; batches of different writers run
+ * concurrently (bill_ledger.h says how they stay exact).  A failed batch is
+ * retried with back-off (retry_min_ms doubling to retry_max_ms) until it
+ * commits: the path is idempotent, so a retry after a commit whose
+ * acknowledgement was lost is harmless. While the database is away the queue
+ * fills; beyond queue_max the subscriber drops (counted), and the replay step
+ * brings those back.
  */
 #include <pthread.h>
 #include <string.h>
@@ -24,8 +27,8 @@ struct bill_writer {
 	struct bill_ledger    *l;
 	pthread_mutex_t        mu;
 	pthread_cond_t         cv;
-	pthread_t              th;
-	struct bill_ev       **q; /* ring of cfg.queue_max */
+	pthread_t             *th; /* cfg.writers */
+	struct bill_ev       **q;  /* ring of cfg.queue_max */
 	size_t                 head, count;
 	bool                   stop;
 	int64_t                stop_deadline; /* now_mono_ms() */
@@ -58,6 +61,9 @@ bill_writer_take(struct bill_writer *w, struct bill_ev **v)
 	}
 	if (w->cfg.depth != NULL)
 		met_gauge_set(w->cfg.depth, (double)w->count);
+	/* Leftovers: another writer may take them while this one works. */
+	if (w->count > 0)
+		pthread_cond_signal(&w->cv);
 	return n;
 }
 
@@ -119,6 +125,8 @@ bill_writer_main(void *arg)
 		    now_mono_ms() < until)
 			bill_writer_wait_until(w, until);
 		n = bill_writer_take(w, v);
+		if (n == 0)
+			continue; /* another writer took them while we waited */
 		pthread_mutex_unlock(&w->mu);
 		bill_writer_apply(w, v, n);
 		for (i = 0; i < n; i++)
@@ -135,6 +143,7 @@ bill_writer_start(struct bill_ledger *l, const struct bill_writer_cfg *cfg)
 {
 	struct bill_writer *w = xcalloc(1, sizeof(*w));
 	pthread_condattr_t  ca;
+	size_t              i;
 
 	w->cfg = *cfg;
 	if (w->cfg.queue_max == 0)
@@ -145,6 +154,8 @@ bill_writer_start(struct bill_ledger *l, const struct bill_writer_cfg *cfg)
 		w->cfg.retry_min_ms = 1;
 	if (w->cfg.retry_max_ms < w->cfg.retry_min_ms)
 		w->cfg.retry_max_ms = w->cfg.retry_min_ms;
+	if (w->cfg.writers == 0)
+		w->cfg.writers = 1;
 	w->l = l;
 	w->q = xcalloc(w->cfg.queue_max, sizeof(*w->q));
 	pthread_mutex_init(&w->mu, NULL);
@@ -152,8 +163,11 @@ bill_writer_start(struct bill_ledger *l, const struct bill_writer_cfg *cfg)
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&w->cv, &ca);
 	pthread_condattr_destroy(&ca);
-	if (pthread_create(&w->th, NULL, bill_writer_main, w) != 0)
-		BUG("bill_writer_start: pthread_create failed");
+	w->th = xcalloc(w->cfg.writers, sizeof(*w->th));
+	for (i = 0; i < w->cfg.writers; i++) {
+		if (pthread_create(&w->th[i], NULL, bill_writer_main, w) != 0)
+			BUG("bill_writer_start: pthread_create failed");
+	}
 	return w;
 }
 
@@ -190,11 +204,13 @@ bill_writer_stop(struct bill_writer *w, int64_t deadline_ms)
 	w->stop_deadline = deadline_ms;
 	pthread_cond_broadcast(&w->cv);
 	pthread_mutex_unlock(&w->mu);
-	pthread_join(w->th, NULL);
+	for (i = 0; i < w->cfg.writers; i++)
+		pthread_join(w->th[i], NULL);
 	for (i = 0; i < w->count; i++)
 		bill_ev_free(w->q[(w->head + i) % w->cfg.queue_max]);
 	pthread_cond_destroy(&w->cv);
 	pthread_mutex_destroy(&w->mu);
+	free(w->th);
 	free(w->q);
 	free(w);
 }

@@ -148,12 +148,18 @@ bill_ledger_start(struct bill *b)
 	    .simple = strcmp(b->cfg->run_mode, "simple") == 0,
 	    .db_timeout_ms = (int)b->cfg->db_wait,
 	    .cache_ttl_s = (int)(b->cfg->cache_ttl / 1000)};
-	struct bill_writer_cfg wc = {.queue_max = (size_t)b->cfg->queue_max,
+	struct bill_writer_cfg wc = {.writers = (size_t)b->cfg->writers,
+	    .queue_max = (size_t)b->cfg->queue_max,
 	    .batch_max = (size_t)b->cfg->batch_max,
 	    .batch_wait_ms = (int)b->cfg->batch_wait,
 	    .retry_min_ms = (int)b->cfg->retry_min,
 	    .retry_max_ms = (int)b->cfg->retry_max};
 
+	/* Each writer holds a connection; /readyz needs one more. */
+	if (b->cfg->writers >= b->cfg->db_pool)
+		fatalx("bill.writers_over_pool",
+		    LOG_I64("writers", b->cfg->writers),
+		    LOG_I64("db_pool", b->cfg->db_pool));
 	lc.met.rows = svc_counter(
 	    "sub2api_billing_rows_total", "usage_logs rows inserted.");
 	lc.met.duplicates = svc_counter("sub2api_billing_duplicates_total",
