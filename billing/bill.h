@@ -23,6 +23,8 @@
 #ifndef BILL_H
 #define BILL_H
 
+#include <stdatomic.h>
+
 #include "bill_ledger.h"
 #include "bill_price_fetch.h"
 #include "cfg.h"
@@ -44,6 +46,10 @@
 	    "Messages queued in the subscriber before NNG drops.")             \
 	X(sync_addr, CFG_NNG, ADDR_BILLING_SYNC, 0, 0, NULL, 0,                \
 	    "REP address the gateways' usage sync dials.")                     \
+	X(sched_cfg_addr, CFG_NNG, ADDR_SCHED_CFG, 0, 0, NULL, 0,              \
+	    "The scheduler's config-changed SUB address: billing tells it "    \
+	    "there when a balance reaches zero or a window or key quota is "   \
+	    "spent, so the next request is refused.")                          \
 	X(price_file, CFG_STR, "", 0, 1024, NULL, 0,                           \
 	    "LiteLLM-format price table; empty: the bundled one.")             \
 	X(price_bundled, CFG_STR, "billing/prices.json", 0, 1024, NULL, 0,     \
@@ -93,12 +99,16 @@ struct bill {
 	struct svc             svc;
 	const struct bill_cfg *cfg;
 	struct nngx_sub       *sub;
+	struct nngx_pub       *sched_pub; /* to the scheduler's cfg SUB */
+	atomic_uint_fast64_t   notify_ver;
 	struct pg_pool        *pg;
 	struct rds_pool       *rds;
 	struct hb_rx           hb;
 	struct met_counter    *usage_events;
 	struct met_counter    *other_events;
 	struct met_counter    *bad_events;
+	struct met_counter    *notified;
+	struct met_counter    *notify_failed;
 	struct bill_prices    *prices;
 	struct bill_pfetch    *pfetch; /* NULL without price_url */
 	struct bill_ledger    *ledger;

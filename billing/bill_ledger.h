@@ -104,6 +104,14 @@ struct bill_ledger_cfg {
 	int                        db_timeout_ms; /* waiting for a connection */
 	int                        cache_ttl_s;   /* Redis cache entries' TTL */
 	struct bill_ledger_metrics met;
+	/*
+	 * Called after a commit, on the writer's thread, for each entity
+	 * whose money verdict the batch turned: kind "user" (balance <= 0),
+	 * "subscription" (a window spent) or "api_key" (quota spent), with
+	 * its id.  Must not block.  NULL: nobody is told.
+	 */
+	void (*notify)(void *arg, const char *kind, int64_t id);
+	void *notify_arg;
 };
 
 struct bill_ledger;

@@ -929,6 +929,114 @@ test_writer_retry(void)
 	bill_ledger_free(l);
 }
 
+/* What the ledger announced (bill_ledger_cfg.notify). */
+struct t_notes {
+	char    kinds[16][16];
+	int64_t ids[16];
+	size_t  n;
+};
+
+static void
+t_note_cb(void *arg, const char *kind, int64_t id)
+{
+	struct t_notes *t = arg;
+
+	if (t->n < ARRAY_SIZE(t->ids)) {
+		snprintf(t->kinds[t->n], sizeof(t->kinds[0]), "%s", kind);
+		t->ids[t->n++] = id;
+	}
+}
+
+/* Applies one event and says what was announced: "" or "kind:id ...". */
+static const char *
+t_apply_note(struct bill_ledger *l, struct t_notes *t, struct bill_ev *e,
+    int64_t *ids_out)
+{
+	static char out[256];
+	size_t      i, len = 0;
+
+	t->n = 0;
+	T_OK(bill_ledger_apply(l, &e, 1, NULL));
+	out[0] = '\0';
+	for (i = 0; i < t->n; i++)
+		len += (size_t)snprintf(out + len, sizeof(out) - len, "%s%s",
+		    i ? " " : "", t->kinds[i]);
+	if (t->n > 0 && ids_out != NULL)
+		*ids_out = t->ids[0];
+	return out;
+}
+
+/*
+ * The money verdicts: a balance reaching zero, a key quota or a
+ * subscription window spent are announced after the commit (the
+ * scheduler drops its cache entry); nothing else is.  One event costs
+ * 0.01134 at multiplier 1.
+ */
+static void
+test_notify(void)
+{
+	struct bill_ledger    *l;
+	struct bill_ledger_cfg c = {0};
+	struct t_notes         t;
+	struct bill_ev        *v[7];
+	int64_t                rich, poor, g, gs, kr, kp, kq, ks, aid, sid;
+	int64_t                id = 0;
+	size_t                 i;
+
+	t_setup();
+	memset(&t, 0, sizeof(t));
+	rich = t_user("5");
+	poor = t_user("0.015");
+	g = t_group("1", false);
+	gs = t_group("1", true);
+	kr = t_key(rich, g);
+	kp = t_key(poor, g);
+	kq = t_key(rich, g);
+	ks = t_key(rich, gs);
+	aid = t_account();
+	sid = t_sub(rich, gs);
+	t_q1("UPDATE api_keys SET quota_usd = 0.02 WHERE id = $1::bigint", kq);
+	t_q1("UPDATE groups SET daily_limit_usd = 0.015 WHERE id = $1::bigint",
+	    gs);
+	c.pg = POOL;
+	c.rds = RDS;
+	c.prices = PRICES;
+	c.redis_prefix = T_PREFIX;
+	c.db_timeout_ms = 5000;
+	c.cache_ttl_s = 60;
+	c.notify = t_note_cb;
+	c.notify_arg = &t;
+	bill_ledger_new(&c, &l);
+	v[0] = t_ev(rich, kr, g, aid, "inst-note", 1);
+	v[1] = t_ev(poor, kp, g, aid, "inst-note", 2);
+	v[2] = t_ev(poor, kp, g, aid, "inst-note", 3);
+	v[3] = t_ev(rich, kq, g, aid, "inst-note", 4);
+	v[4] = t_ev(rich, kq, g, aid, "inst-note", 5);
+	v[5] = t_ev(rich, ks, gs, aid, "inst-note", 6);
+	v[6] = t_ev(rich, ks, gs, aid, "inst-note", 7);
+	v[5]->u.subscription_id = sid;
+	v[6]->u.subscription_id = sid;
+	/* A plain charge: nothing to announce. */
+	T_EQ_STR(t_apply_note(l, &t, v[0], NULL), "");
+	/* 0.015 - 0.01134 > 0; then below zero: the user is announced. */
+	T_EQ_STR(t_apply_note(l, &t, v[1], NULL), "");
+	T_EQ_STR(t_apply_note(l, &t, v[2], &id), "user");
+	T_EQ_INT(id, poor);
+	/* Quota 0.02: 0.01134 is under it, 0.02268 spends it. */
+	T_EQ_STR(t_apply_note(l, &t, v[3], NULL), "");
+	T_EQ_STR(t_apply_note(l, &t, v[4], &id), "api_key");
+	T_EQ_INT(id, kq);
+	/* Daily limit 0.015: the second event spends the window. */
+	T_EQ_STR(t_apply_note(l, &t, v[5], NULL), "");
+	T_EQ_STR(t_apply_note(l, &t, v[6], &id), "subscription");
+	T_EQ_INT(id, sid);
+	/* A duplicate charges nothing and announces nothing. */
+	T_EQ_STR(t_apply_note(l, &t, v[2], NULL), "");
+	bill_ledger_free(l);
+	for (i = 0; i < ARRAY_SIZE(v); i++)
+		bill_ev_free(v[i]);
+}
+
 /* Last: drop the database. */
 static void
 test_teardown(void)
@@ -951,4 +1059,4 @@ T_MAIN(T_CASE(test_one_event), T_CASE(test_duplicate), T_CASE(test_two_users),
     T_CASE(test_fk_fallback), T_CASE(test_cursor), T_CASE(test_cursor_pure),
     T_CASE(test_simple), T_CASE(test_cache_chunks), T_CASE(test_writer),
     T_CASE(test_writers_concurrent), T_CASE(test_writer_retry),
-    T_CASE(test_teardown))
+    T_CASE(test_notify), T_CASE(test_teardown))

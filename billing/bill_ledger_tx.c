@@ -326,7 +326,8 @@ static const char BILL_SQL_BALANCE[] =
     " SELECT r.uid, -r.cost, u.balance + u.amt - sum(r.cost)"
     " OVER (PARTITION BY r.uid ORDER BY r.o), 'usage', r.rid"
     " FROM r JOIN u ON u.id = r.uid ORDER BY r.o RETURNING 1)"
-    " SELECT u.id, u.balance::text, (SELECT count(*) FROM l) FROM u";
+    " SELECT u.id, u.balance::text, (SELECT count(*) FROM l),"
+    " u.balance <= 0 FROM u";
 
 /* $1 subscription ids, $2 the sums of their rows' actual cost. */
 static const char BILL_SQL_SUB[] =
@@ -355,7 +356,13 @@ static const char BILL_SQL_SUB[] =
     " THEN date_trunc('day', now(), 'UTC') ELSE s.monthly_window_start END"
     " FROM d, k WHERE s.id = d.sid AND k.id = d.sid"
     " RETURNING s.user_id, s.group_id, s.daily_usage_usd::text,"
-    " s.weekly_usage_usd::text, s.monthly_usage_usd::text";
+    " s.weekly_usage_usd::text, s.monthly_usage_usd::text, s.id,"
+    " EXISTS (SELECT 1 FROM groups g WHERE g.id = s.group_id AND ("
+    " (g.daily_limit_usd > 0 AND s.daily_usage_usd >= g.daily_limit_usd)"
+    " OR (g.weekly_limit_usd > 0"
+    " AND s.weekly_usage_usd >= g.weekly_limit_usd)"
+    " OR (g.monthly_limit_usd > 0"
+    " AND s.monthly_usage_usd >= g.monthly_limit_usd)))";
 
 /* $1 key ids, $2 the sums of their rows' actual cost. */
 static const char BILL_SQL_KEY[] =
@@ -364,7 +371,8 @@ static const char BILL_SQL_KEY[] =
     " k AS (SELECT id FROM api_keys WHERE id IN (SELECT kid FROM d)"
     " ORDER BY id FOR NO KEY UPDATE)"
     " UPDATE api_keys a SET quota_used_usd = a.quota_used_usd + d.amt"
-    " FROM d, k WHERE a.id = d.kid AND k.id = d.kid";
+    " FROM d, k WHERE a.id = d.kid AND k.id = d.kid"
+    " RETURNING a.id, a.quota_usd > 0 AND a.quota_used_usd >= a.quota_usd";
 
 /* A cache write to do after the commit. */
 struct bill_cache_op {
@@ -373,10 +381,35 @@ struct bill_cache_op {
 	bool sub;
 };
 
+/*
+ * An entity whose money verdict this batch turned (a balance at or below
+ * zero, a spent subscription window or key quota): after the commit the
+ * scheduler is told to drop what it cached about it (bill_ledger_cfg's
+ * notify), so the very next request is refused.
+ */
+struct bill_inval {
+	const char *kind; /* "user", "subscription", "api_key" */
+	int64_t     id;
+};
+
 struct bill_tx {
 	struct bill_cache_op *ops;
 	size_t                nops, cap;
+	struct bill_inval    *inv;
+	size_t                ninv, icap;
 };
+
+static void
+bill_tx_inval(struct bill_tx *tx, const char *kind, const char *id)
+{
+	if (tx->ninv == tx->icap) {
+		tx->icap = tx->icap == 0 ? 8 : tx->icap * 2;
+		tx->inv = xrealloc(tx->inv, tx->icap * sizeof(*tx->inv));
+	}
+	tx->inv[tx->ninv].kind = kind;
+	tx->inv[tx->ninv].id = strtoll(id, NULL, 10);
+	tx->ninv++;
+}
 
 static struct bill_cache_op *
 bill_tx_op(struct bill_tx *tx)
@@ -469,6 +502,8 @@ bill_tx_balances(struct bill_ledger *l, struct pg_conn *c,
 		snprintf(op->key, sizeof(op->key), "%sbilling:balance:%s",
 		    l->prefix, PQgetvalue(res, r, 0));
 		str_copy(op->v[0], sizeof(op->v[0]), PQgetvalue(res, r, 1));
+		if (PQgetvalue(res, r, 3)[0] == 't')
+			bill_tx_inval(tx, "user", PQgetvalue(res, r, 0));
 	}
 	PQclear(res);
 	return 0;
@@ -515,6 +550,9 @@ bill_tx_subs(struct bill_ledger *l, struct pg_conn *c, struct bill_item **it,
 		for (f = 0; f < 3; f++)
 			str_copy(op->v[f], sizeof(op->v[f]),
 			    PQgetvalue(res, r, f + 2));
+		if (PQgetvalue(res, r, 6)[0] == 't')
+			bill_tx_inval(
+			    tx, "subscription", PQgetvalue(res, r, 5));
 	}
 	PQclear(res);
 	return 0;
@@ -522,13 +560,15 @@ bill_tx_subs(struct bill_ledger *l, struct pg_conn *c, struct bill_item **it,
 
 /* Adds to each key's quota usage once (both billing types). */
 static int
-bill_tx_keys(struct pg_conn *c, struct bill_item **it, size_t n)
+bill_tx_keys(
+    struct pg_conn *c, struct bill_item **it, size_t n, struct bill_tx *tx)
 {
 	struct bill_item **v;
 	struct buf         ids, sums;
 	size_t             k;
 	const char        *p[2];
-	int                rv;
+	PGresult          *res;
+	int                r, rv;
 
 	k = bill_select(it, n, -1, bill_key_key, &v);
 	if (k == 0) {
@@ -541,10 +581,16 @@ bill_tx_keys(struct pg_conn *c, struct bill_item **it, size_t n)
 	free(v);
 	p[0] = buf_str(&ids);
 	p[1] = buf_str(&sums);
-	rv = bill_exec(c, "key_quota", BILL_SQL_KEY, 2, p, NULL);
+	rv = bill_exec(c, "key_quota", BILL_SQL_KEY, 2, p, &res);
 	buf_release(&ids);
 	buf_release(&sums);
-	return rv;
+	if (rv != 0)
+		return rv;
+	for (r = 0; r < PQntuples(res); r++)
+		if (PQgetvalue(res, r, 1)[0] == 't')
+			bill_tx_inval(tx, "api_key", PQgetvalue(res, r, 0));
+	PQclear(res);
+	return 0;
 }
 
 static const char BILL_SQL_DEAD[] =
@@ -738,7 +784,7 @@ bill_tx_run(struct bill_ledger *l, struct pg_conn *c, struct bill_item **it,
 	if (rv == 0 && !l->cfg.simple)
 		rv = bill_tx_subs(l, c, it, n, &tx);
 	if (rv == 0 && !l->cfg.simple)
-		rv = bill_tx_keys(c, it, n);
+		rv = bill_tx_keys(c, it, n, &tx);
 	/*
 	 * The end of the transaction is serialised over the writers: each
 	 * batch stages its cursors from every batch committed before it, so
@@ -777,8 +823,11 @@ bill_tx_run(struct bill_ledger *l, struct pg_conn *c, struct bill_item **it,
 	    LOG_U64("rows", ins), LOG_U64("duplicates", dup),
 	    LOG_U64("dead", nd));
 	bill_cache_write(l, &tx);
+	for (i = 0; i < tx.ninv && l->cfg.notify != NULL; i++)
+		l->cfg.notify(l->cfg.notify_arg, tx.inv[i].kind, tx.inv[i].id);
 out:
 	free(tx.ops);
+	free(tx.inv);
 	bill_cursor_stage_release(&st);
 	return rv;
 }
