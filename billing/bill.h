@@ -99,16 +99,24 @@ struct bill {
 typedef int (*bill_sync_ingest_fn)(void *arg, const void *env, size_t len);
 typedef int (*bill_sync_committed_fn)(
     void *arg, const char *instance, uint64_t *seq);
+/*
+ * lost(arg, instance, from, to): the request declares seqs from..to lost
+ * by the gateway (never spooled); 0 or -ERR_x (only logged: the gateway
+ * declares them again).  Called before the events are ingested.
+ */
+typedef int (*bill_sync_lost_fn)(
+    void *arg, const char *instance, uint64_t from, uint64_t to);
 
 struct bill_sync;
 
 /*
  * Listens on addr (borrowed); the callbacks and their args are borrowed
- * for the listener's life.  *out is owned, freed by bill_sync_free().
+ * for the listener's life (lost may be NULL: lost ranges are ignored).
+ * *out is owned, freed by bill_sync_free().
  */
 int bill_sync_new(const char *addr, bill_sync_ingest_fn ingest,
     void *ingest_arg, bill_sync_committed_fn committed, void *committed_arg,
-    struct bill_sync **out) WARN_UNUSED;
+    bill_sync_lost_fn lost, void *lost_arg, struct bill_sync **out) WARN_UNUSED;
 
 /* Stops listening (waits for handlers in progress) and frees.  NULL ok. */
 void bill_sync_free(struct bill_sync *s);

@@ -83,6 +83,18 @@ void bill_cursor_stage_release(struct bill_cursor_stage *st);
 bool bill_cursor_mark(const struct bill_cursor *c, struct bill_cursor_stage *st,
     const char *id, uint64_t seq);
 
+/*
+ * The gateway declares seqs from..to of id lost (never spooled, so never
+ * resent): they count as done in st.  At or below committed nothing
+ * changes; a range starting right above it moves committed to its end
+ * (and on over any seq already done); otherwise each seq within the
+ * window is marked.  Returns true when the whole range is remembered;
+ * false for a bad range or id, a full stage, or a range passing the
+ * window (the gateway declares it again until committed covers it).
+ */
+bool bill_cursor_skip(const struct bill_cursor *c, struct bill_cursor_stage *st,
+    const char *id, uint64_t from, uint64_t to);
+
 /* Copies the staged entries back into c (the batch committed). */
 void bill_cursor_commit(struct bill_cursor *c, struct bill_cursor_stage *st);
 

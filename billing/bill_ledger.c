@@ -427,6 +427,27 @@ bill_ledger_committed(struct bill_ledger *l, const char *instance)
 	return bill_cursor_get(&l->cur, instance);
 }
 
+int
+bill_ledger_skip(
+    struct bill_ledger *l, const char *instance, uint64_t from, uint64_t to)
+{
+	struct pg_conn *c;
+	int             rv;
+
+	rv = pg_acquire(l->cfg.pg, l->cfg.db_timeout_ms, &c);
+	if (rv != 0)
+		return rv;
+	rv = bill_cursors_load(l, c);
+	if (rv == 0)
+		rv = bill_tx_skip(l, c, instance, from, to);
+	pg_release(c);
+	if (rv == 0)
+		log_info("bill.seqs_lost", LOG_STR("inst", instance),
+		    LOG_U64("from", from), LOG_U64("to", to),
+		    LOG_U64("committed", bill_cursor_get(&l->cur, instance)));
+	return rv;
+}
+
 static void
 bill_met(struct met_counter *m, size_t n)
 {

@@ -40,6 +40,15 @@ bill_usage_cb(void *arg, const void *payload, size_t len)
 	return rv;
 }
 
+/* Seqs a gateway declares lost: to the writer, ahead of its queue. */
+static int
+bill_lost_cb(void *arg, const char *instance, uint64_t from, uint64_t to)
+{
+	struct bill *b = arg;
+
+	return bill_writer_lost(b->writer, instance, from, to);
+}
+
 /* One switch over topics; runs on the subscriber's nng thread. */
 static void
 bill_event_cb(void *arg, const char *topic, const void *payload, size_t len)
@@ -153,7 +162,7 @@ bill_start(struct bill *b)
 		fatalx("bill.listen_failed",
 		    LOG_STR("addr", b->cfg->events_addr), LOG_ERR(rv));
 	rv = bill_sync_new(b->cfg->sync_addr, bill_usage_cb, b,
-	    bill_sync_committed_pg, b->pg, &b->sync);
+	    bill_sync_committed_pg, b->pg, bill_lost_cb, b, &b->sync);
 	if (rv != 0)
 		fatalx("bill.sync_listen_failed",
 		    LOG_STR("addr", b->cfg->sync_addr), LOG_ERR(rv));

@@ -15,7 +15,10 @@
 #      new request's seq (last + 1) with no gap;
 #  (c) once billing committed everything the spool is trimmed to nothing;
 #      the balance moved by exactly minus the sum of the rows' actual_cost
-#      and the ledger sums to it.
+#      and the ledger sums to it;
+#  (d) billing away and the gateway's spool too small (64 KiB): the events
+#      it refuses are lost for good; the gateway declares their seqs lost,
+#      so billing's cursor still reaches the last seq and the spool trims.
 . "$(dirname "$0")/lib.sh"
 
 . "$(dirname "$0")/gwstack.sh"
@@ -209,6 +212,40 @@ t_eq "the ledger sums to the balance" t "$(psql -qAt "$DB" -c "
 t_eq "no dead letter" 0 "$(psql -qAt "$DB" -c 'SELECT count(*) FROM billing_dead_letters')"
 t_check "the gateway's metrics pass promtool" bash -c "curl -fsS -m 3 http://127.0.0.1:$GW_HEALTH/metrics | promtool check metrics"
 t_check "billing's metrics pass promtool" bash -c "curl -fsS -m 3 http://127.0.0.1:$BILL_HEALTH/metrics | promtool check metrics"
+
+# ---- (d) a full spool while billing is away: seqs lost for good ---------
+# Events the full spool refuses are only published, and billing is away,
+# so they are gone: the gateway must declare them lost (USAGE_SYNC_REQ
+# "lost"), or billing's cursor would stop at the first one forever and the
+# spool would never trim again.
+gws_stop gateway
+t_eq "gateway stops on SIGTERM" 0 $?
+gws_stop billing
+t_eq "billing stops once more" 0 $?
+SUB2API_GATEWAY_SPOOL_MAX=65536 start_svc gateway
+t_check "gateway ready with a 64 KiB spool" t_wait 15 gw_ready
+run_batch 301 800 10
+for i in $(seq 301 800); do rid "$i"; done >"$T_TMP/ids_d"
+t_eq "500 requests answered 200 with the spool full" 500 "$(wc -l <"$T_TMP/ids_d")"
+sp_d=$(gws_metric "$GW_HEALTH" sub2api_gateway_usage_spooled_total)
+un_d=$(curl -fsS -m 3 "http://127.0.0.1:$GW_HEALTH/metrics" | awk '$1 ~ /^sub2api_gateway_usage_unspooled_total\{reason="full"\}$/ {printf "%d", $2}')
+echo "# with the spool full: $sp_d spooled, ${un_d:-0} refused"
+t_check "some events were refused by the full spool" test "${un_d:-0}" -ge 1
+t_eq "every event spooled or refused" 500 $((sp_d + ${un_d:-0}))
+t_check "the lost seqs are recorded in the spool" test -s "$SPOOL/$INST/lost"
+start_svc billing
+t_check "billing ready again" t_wait 15 bill_ready
+t_check "the cursor passes the lost seqs to the last one ($((top + 500)))" t_wait 30 bash -c "[ \"\$(psql -qAt '$DB' -c \"SELECT committed_seq FROM billing_cursors WHERE instance_id = '$INST'\")\" = $((top + 500)) ]"
+t_check "billing counted the declared ranges" metric_ge "$BILL_HEALTH" sub2api_billing_sync_lost_ranges_total 1
+t_check "the spool empties again" t_wait 10 bash -c "[ \"\$(curl -fsS -m 3 http://127.0.0.1:$GW_HEALTH/metrics | awk '\$1==\"sub2api_gateway_spool_pending_records\" {printf \"%d\", \$2}')\" = 0 ]"
+t_check "no lost range left" test ! -s "$SPOOL/$INST/lost"
+t_eq "the spooled events are billed, the lost ones are not" $((top + sp_d)) "$(psql -qAt "$DB" -c 'SELECT count(*) FROM usage_logs')"
+t_eq "and the balance still reconciles" t "$(psql -qAt "$DB" -c "
+	SELECT 100 - u.balance = (SELECT sum(actual_cost) FROM usage_logs WHERE user_id = u.id)
+	FROM users u WHERE email = 'rich@example.com'")"
+req 801
+t_check "a request afterwards completes" test -n "$(rid 801)"
+t_check "and the cursor follows it" t_wait 15 bash -c "[ \"\$(psql -qAt '$DB' -c \"SELECT committed_seq FROM billing_cursors WHERE instance_id = '$INST'\")\" = $((top + 501)) ]"
 
 for s in gateway scheduler billing; do
 	gws_stop "$s"
