@@ -68,6 +68,12 @@ bill_cursor_load(struct bill_cursor *c, const char *id, uint64_t seq)
 	memset(e->done, 0, sizeof(e->done));
 }
 
+bool
+bill_cursor_known(const struct bill_cursor *c, const char *id)
+{
+	return bill_cursor_find(c->e, c->n, id) != NULL;
+}
+
 uint64_t
 bill_cursor_get(const struct bill_cursor *c, const char *id)
 {

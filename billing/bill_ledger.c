@@ -374,7 +374,11 @@ bill_prepare(
 
 static const char BILL_SQL_CURSORS_LOAD[] =
     "SELECT instance_id, committed_seq FROM billing_cursors"
-    " ORDER BY updated_at LIMIT 1024";
+    " ORDER BY updated_at DESC LIMIT 1024";
+
+static const char BILL_SQL_CURSORS_SOME[] =
+    "SELECT instance_id, committed_seq FROM billing_cursors"
+    " WHERE instance_id = ANY (SELECT jsonb_array_elements_text($1::jsonb))";
 
 void
 bill_ledger_new(const struct bill_ledger_cfg *cfg, struct bill_ledger **out)
@@ -392,7 +396,10 @@ bill_ledger_new(const struct bill_ledger_cfg *cfg, struct bill_ledger **out)
 	*out = l;
 }
 
-/* Loads billing_cursors once, before the first batch. */
+/*
+ * Loads billing_cursors once, before the first batch (the instances most
+ * recently written, as many as the tracker holds).
+ */
 static int
 bill_cursors_load(struct bill_ledger *l, struct pg_conn *c)
 {
@@ -410,6 +417,63 @@ bill_cursors_load(struct bill_ledger *l, struct pg_conn *c)
 	PQclear(res);
 	l->loaded = true;
 	return 0;
+}
+
+/*
+ * Loads the stored cursor of each instance in ids[0..n) the tracker does
+ * not hold (beyond the first load, or evicted): marking from zero would
+ * leave its in-memory cursor behind the stored one for good, every seq
+ * then being past the window.
+ */
+static int
+bill_cursors_fill(
+    struct bill_ledger *l, struct pg_conn *c, const char *const *ids, size_t n)
+{
+	PGresult *res;
+	json_t   *arr = json_array();
+	size_t    i;
+	int       rv, r;
+
+	for (i = 0; i < n; i++) {
+		if (ids[i][0] != '\0' && strlen(ids[i]) <= BILL_CURSOR_ID_MAX &&
+		    !bill_cursor_known(&l->cur, ids[i]))
+			json_array_append_new(arr, json_string(ids[i]));
+	}
+	if (json_array_size(arr) == 0) {
+		json_decref(arr);
+		return 0;
+	}
+	rv =
+	    bill_exec_json(c, "cursors_some", BILL_SQL_CURSORS_SOME, arr, &res);
+	if (rv != 0)
+		return rv;
+	for (r = 0; r < PQntuples(res); r++)
+		bill_cursor_load(&l->cur, PQgetvalue(res, r, 0),
+		    strtoull(PQgetvalue(res, r, 1), NULL, 10));
+	PQclear(res);
+	return 0;
+}
+
+/* bill_cursors_fill() over the instances of a batch. */
+static int
+bill_cursors_fill_batch(struct bill_ledger *l, struct pg_conn *c,
+    struct bill_ev *const *evs, size_t n)
+{
+	const char **ids = xcalloc(n, sizeof(*ids));
+	size_t       i, k = 0, j;
+	int          rv;
+
+	for (i = 0; i < n; i++) {
+		for (j = 0; j < k; j++) {
+			if (strcmp(ids[j], evs[i]->u.instance) == 0)
+				break;
+		}
+		if (j == k)
+			ids[k++] = evs[i]->u.instance;
+	}
+	rv = bill_cursors_fill(l, c, ids, k);
+	free(ids);
+	return rv;
 }
 
 void
@@ -438,6 +502,8 @@ bill_ledger_skip(
 	if (rv != 0)
 		return rv;
 	rv = bill_cursors_load(l, c);
+	if (rv == 0)
+		rv = bill_cursors_fill(l, c, &instance, 1);
 	if (rv == 0)
 		rv = bill_tx_skip(l, c, instance, from, to);
 	pg_release(c);
@@ -508,6 +574,8 @@ bill_ledger_apply(struct bill_ledger *l, struct bill_ev *const *evs, size_t n,
 		ptr[i] = &it[i];
 	}
 	rv = bill_cursors_load(l, c);
+	if (rv == 0)
+		rv = bill_cursors_fill_batch(l, c, evs, n);
 	if (rv == 0)
 		rv = bill_prepare(l, c, it, n);
 	if (rv == 0)

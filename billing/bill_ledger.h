@@ -104,7 +104,8 @@ struct bill_ledger;
 /*
  * A ledger using cfg (copied; the pools and prices are borrowed and must
  * outlive it), into *out (owned; bill_ledger_free()).  The committed
- * cursors are read from billing_cursors before the first batch.
+ * cursors are read from billing_cursors before the first batch (the 1024
+ * most recent), and before each batch for an instance not held.
  */
 void bill_ledger_new(
     const struct bill_ledger_cfg *cfg, struct bill_ledger **out);

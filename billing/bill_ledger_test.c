@@ -623,6 +623,46 @@ test_cursor(void)
 	t_free(v, ARRAY_SIZE(v));
 }
 
+/*
+ * An instance the first load did not bring (more instances than the
+ * tracker holds, or evicted) is read from billing_cursors when it shows
+ * up, so its cursor goes on from the stored seq, not from zero.
+ */
+static void
+test_cursor_late_instance(void)
+{
+	struct bill_ledger *l;
+	struct bill_ev     *v[2];
+	int64_t             uid, gid, kid, aid;
+
+	t_setup();
+	uid = t_user("2");
+	gid = t_group("1", false);
+	kid = t_key(uid, gid);
+	aid = t_account();
+	l = t_ledger(false);
+	v[0] = t_ev(uid, kid, gid, aid, "inst-early", 1);
+	v[1] = t_ev(uid, kid, gid, aid, "inst-late", 50001);
+	T_OK(bill_ledger_apply(l, v, 1, NULL)); /* the first load is done */
+	t_q("INSERT INTO billing_cursors (instance_id, committed_seq)"
+	    " VALUES ('inst-late', 50000)",
+	    0, NULL);
+	T_OK(bill_ledger_apply(l, &v[1], 1, NULL));
+	T_EQ_INT(bill_ledger_committed(l, "inst-late"), 50001);
+	T_EQ_STR(t_q("SELECT committed_seq FROM billing_cursors"
+	             " WHERE instance_id = 'inst-late'",
+	             0, NULL),
+	    "50001");
+	/* The same for a declared lost range. */
+	t_q("INSERT INTO billing_cursors (instance_id, committed_seq)"
+	    " VALUES ('inst-late-2', 70000)",
+	    0, NULL);
+	T_OK(bill_ledger_skip(l, "inst-late-2", 70001, 70003));
+	T_EQ_INT(bill_ledger_committed(l, "inst-late-2"), 70003);
+	bill_ledger_free(l);
+	t_free(v, 2);
+}
+
 /* The tracker alone: 1,2,4,3 in one stage; window; commit. */
 static void
 test_cursor_pure(void)
@@ -915,5 +955,6 @@ test_teardown(void)
 T_MAIN(T_CASE(test_one_event), T_CASE(test_duplicate), T_CASE(test_two_users),
     T_CASE(test_subscription), T_CASE(test_dead_letter),
     T_CASE(test_fk_fallback), T_CASE(test_cursor), T_CASE(test_cursor_pure),
-    T_CASE(test_cursor_skip), T_CASE(test_skip_lost), T_CASE(test_simple),
-    T_CASE(test_writer), T_CASE(test_writer_retry), T_CASE(test_teardown))
+    T_CASE(test_cursor_late_instance), T_CASE(test_cursor_skip),
+    T_CASE(test_skip_lost), T_CASE(test_simple), T_CASE(test_writer),
+    T_CASE(test_writer_retry), T_CASE(test_teardown))
