@@ -24,6 +24,7 @@
 #include "pg.h"
 #include "rds.h"
 #include "svc.h"
+#include "tick.h"
 #include "topics.h"
 
 #define BILL_CFG(X)                                                            \
@@ -64,7 +65,9 @@
 	X(redis_prefix, CFG_STR, "s2a:", 0, 64, NULL, 0,                       \
 	    "Prefix of the Redis billing cache keys (as the scheduler's).")    \
 	X(cache_ttl, CFG_DUR, "5m", 1000, 86400000, NULL, 0,                   \
-	    "TTL of the Redis billing cache entries.")
+	    "TTL of the Redis billing cache entries.")                         \
+	X(listener_guard, CFG_DUR, "5s", 0, 600000, NULL, 0,                   \
+	    "Check the ipc listeners still take peers this often; 0: never.")
 
 CFG_DECLARE(bill_cfg, BILL_CFG)
 
@@ -82,6 +85,8 @@ struct bill {
 	struct bill_ledger    *ledger;
 	struct bill_writer    *writer;
 	struct bill_sync      *sync;
+	struct tick            guard_tick; /* the listeners' guard */
+	struct met_counter    *m_reopened;
 };
 
 /*
@@ -120,6 +125,9 @@ int bill_sync_new(const char *addr, bill_sync_ingest_fn ingest,
 
 /* Stops listening (waits for handlers in progress) and frees.  NULL ok. */
 void bill_sync_free(struct bill_sync *s);
+
+/* nngx_rep_guard() of the listener (nng 1.5.2's stuck listener). */
+int bill_sync_guard(struct bill_sync *s, int timeout_ms);
 
 /*
  * A committed callback over billing's pool (arg: struct pg_pool *):

@@ -186,6 +186,12 @@ bill_sync_free(struct bill_sync *s)
 }
 
 int
+bill_sync_guard(struct bill_sync *s, int timeout_ms)
+{
+	return nngx_rep_guard(s->rep, timeout_ms);
+}
+
+int
 bill_sync_committed_pg(void *arg, const char *instance, uint64_t *seq)
 {
 	struct pg_pool *pool = arg;

@@ -77,6 +77,25 @@ bill_ledger_check(void *arg, int timeout_ms, struct buf *detail)
 	return rv;
 }
 
+#define BILL_GUARD_WAIT_MS 2000
+
+/*
+ * nng 1.5.2 leaves a listener stuck for good after a peer hung up during
+ * the SP header exchange (e.g. a gateway that dialed while billing was
+ * frozen for over 10 s): usage events and syncs would never arrive again
+ * while /readyz stays green.  Both listeners are checked and reopened.
+ */
+static void
+bill_guard_cb(void *arg)
+{
+	struct bill *b = arg;
+
+	if (nngx_sub_guard(b->sub, BILL_GUARD_WAIT_MS) == 1)
+		met_counter_inc(b->m_reopened);
+	if (bill_sync_guard(b->sync, BILL_GUARD_WAIT_MS) == 1)
+		met_counter_inc(b->m_reopened);
+}
+
 static void
 bill_prices_start(struct bill *b)
 {
@@ -166,6 +185,12 @@ bill_start(struct bill *b)
 	if (rv != 0)
 		fatalx("bill.sync_listen_failed",
 		    LOG_STR("addr", b->cfg->sync_addr), LOG_ERR(rv));
+	b->m_reopened = svc_counter("sub2api_billing_listener_reopened_total",
+	    "Listeners found stuck (nng#1518) and reopened.");
+	if (b->cfg->listener_guard > 0 &&
+	    tick_start(&b->guard_tick, "listener_guard", b->cfg->listener_guard,
+	        bill_guard_cb, b) != 0)
+		fatalx("bill.guard_start_failed");
 }
 
 int
@@ -181,6 +206,7 @@ main(int argc, char **argv)
 
 	svc_serve(&b.svc);
 
+	tick_stop(&b.guard_tick);
 	bill_sync_free(b.sync);
 	nngx_sub_close(b.sub);
 	nngx_sub_free(b.sub);
