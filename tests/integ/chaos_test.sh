@@ -131,10 +131,13 @@ t_check "billing ready once PostgreSQL is back" t_wait 30 bill_ready
 t_check "run reaches $((N * 3 / 5)) requests" t_wait 120 at $((N * 3 / 5))
 kill_billing
 t_check "run reaches $((N * 4 / 5)) requests" t_wait 120 at $((N * 4 / 5))
-# Killed and frozen at once, before the gateway reconnects: its dials
-# give up negotiating after 10 s, which leaves an nng 1.5.2 listener stuck
-# for good (nanomsg/nng#1518); billing's listener guard must reopen it.
+# Killed, and frozen as soon as it listens, before the gateway reconnects:
+# its dials then give up negotiating after 10 s, which leaves an nng 1.5.2
+# listener stuck for good (nanomsg/nng#1518); billing's listener guard
+# must reopen it.
+s0=$(started_n)
 kill_billing
+t_check "billing restarted (fifth kill)" t_wait 15 bash -c "[ \$(grep -c '\"ev\":\"svc.started\"' '$T_TMP/billing.log') -gt $s0 ]"
 kill -STOP "${PID[billing]}"
 echo "# billing SIGSTOPped at $(done_n) requests"
 sleep 30 # billing kept away for 30 s of wall-clock time, by design
