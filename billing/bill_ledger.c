@@ -496,6 +496,7 @@ bill_ledger_skip(
     struct bill_ledger *l, const char *instance, uint64_t from, uint64_t to)
 {
 	struct pg_conn *c;
+	uint64_t        was;
 	int             rv;
 
 	rv = pg_acquire(l->cfg.pg, l->cfg.db_timeout_ms, &c);
@@ -504,10 +505,12 @@ bill_ledger_skip(
 	rv = bill_cursors_load(l, c);
 	if (rv == 0)
 		rv = bill_cursors_fill(l, c, &instance, 1);
+	was = bill_cursor_get(&l->cur, instance);
 	if (rv == 0)
 		rv = bill_tx_skip(l, c, instance, from, to);
 	pg_release(c);
-	if (rv == 0)
+	/* Declared again every sync until passed: log the moves only. */
+	if (rv == 0 && bill_cursor_get(&l->cur, instance) != was)
 		log_info("bill.seqs_lost", LOG_STR("inst", instance),
 		    LOG_U64("from", from), LOG_U64("to", to),
 		    LOG_U64("committed", bill_cursor_get(&l->cur, instance)));
