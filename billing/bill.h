@@ -33,6 +33,7 @@
 #include "pg.h"
 #include "rds.h"
 #include "svc.h"
+#include "tick.h"
 #include "topics.h"
 
 #define BILL_CFG(X)                                                            \
@@ -91,7 +92,9 @@
 	X(redis_prefix, CFG_STR, "s2a:", 0, 64, NULL, 0,                       \
 	    "Prefix of the Redis billing cache keys (as the scheduler's).")    \
 	X(cache_ttl, CFG_DUR, "5m", 1000, 86400000, NULL, 0,                   \
-	    "TTL of the Redis billing cache entries.")
+	    "TTL of the Redis billing cache entries.")                         \
+	X(listener_guard, CFG_DUR, "5s", 0, 600000, NULL, 0,                   \
+	    "Check the ipc listeners still take peers this often; 0: never.")
 
 CFG_DECLARE(bill_cfg, BILL_CFG)
 
@@ -114,6 +117,8 @@ struct bill {
 	struct bill_ledger    *ledger;
 	struct bill_writer    *writer;
 	struct bill_sync      *sync;
+	struct tick            guard_tick; /* the listeners' guard */
+	struct met_counter    *m_reopened;
 };
 
 /*
@@ -131,19 +136,30 @@ struct bill {
 typedef int (*bill_sync_ingest_fn)(void *arg, const void *env, size_t len);
 typedef int (*bill_sync_committed_fn)(
     void *arg, const char *instance, uint64_t *seq);
+/*
+ * lost(arg, instance, from, to): the request declares seqs from..to lost
+ * by the gateway (never spooled); 0 or -ERR_x (only logged: the gateway
+ * declares them again).  Called before the events are ingested.
+ */
+typedef int (*bill_sync_lost_fn)(
+    void *arg, const char *instance, uint64_t from, uint64_t to);
 
 struct bill_sync;
 
 /*
  * Listens on addr (borrowed); the callbacks and their args are borrowed
- * for the listener's life.  *out is owned, freed by bill_sync_free().
+ * for the listener's life (lost may be NULL: lost ranges are ignored).
+ * *out is owned, freed by bill_sync_free().
  */
 int bill_sync_new(const char *addr, bill_sync_ingest_fn ingest,
     void *ingest_arg, bill_sync_committed_fn committed, void *committed_arg,
-    struct bill_sync **out) WARN_UNUSED;
+    bill_sync_lost_fn lost, void *lost_arg, struct bill_sync **out) WARN_UNUSED;
 
 /* Stops listening (waits for handlers in progress) and frees.  NULL ok. */
 void bill_sync_free(struct bill_sync *s);
+
+/* nngx_rep_guard() of the listener (nng 1.5.2's stuck listener). */
+int bill_sync_guard(struct bill_sync *s, int timeout_ms);
 
 /*
  * A committed callback over billing's pool (arg: struct pg_pool *):

@@ -68,6 +68,12 @@ bill_cursor_load(struct bill_cursor *c, const char *id, uint64_t seq)
 	memset(e->done, 0, sizeof(e->done));
 }
 
+bool
+bill_cursor_known(const struct bill_cursor *c, const char *id)
+{
+	return bill_cursor_find(c->e, c->n, id) != NULL;
+}
+
 uint64_t
 bill_cursor_get(const struct bill_cursor *c, const char *id)
 {
@@ -134,38 +140,89 @@ bill_cursor_setbit(struct bill_cursor_ent *e, uint64_t seq, bool on)
 		e->done[b / 64] &= ~((uint64_t)1 << (b % 64));
 }
 
-bool
-bill_cursor_mark(const struct bill_cursor *c, struct bill_cursor_stage *st,
-    const char *id, uint64_t seq)
+/* id's entry in st, copied from c on first use; NULL when st is full. */
+static struct bill_cursor_ent *
+bill_cursor_staged(
+    const struct bill_cursor *c, struct bill_cursor_stage *st, const char *id)
 {
 	struct bill_cursor_ent       *e;
 	const struct bill_cursor_ent *src;
 
+	e = bill_cursor_find(st->e, st->n, id);
+	if (e != NULL)
+		return e;
+	if (st->n == st->cap)
+		return NULL;
+	e = &st->e[st->n++];
+	src = bill_cursor_find(c->e, c->n, id);
+	if (src != NULL) {
+		*e = *src;
+	} else {
+		memset(e, 0, sizeof(*e));
+		str_copy(e->id, sizeof(e->id), id);
+	}
+	return e;
+}
+
+/* Moves committed on over the seqs already done above it. */
+static void
+bill_cursor_advance(struct bill_cursor_ent *e)
+{
+	while (bill_cursor_bit(e, e->committed + 1)) {
+		bill_cursor_setbit(e, e->committed + 1, false);
+		e->committed++;
+	}
+}
+
+bool
+bill_cursor_mark(const struct bill_cursor *c, struct bill_cursor_stage *st,
+    const char *id, uint64_t seq)
+{
+	struct bill_cursor_ent *e;
+
 	if (seq == 0 || id[0] == '\0' || strlen(id) > BILL_CURSOR_ID_MAX)
 		return false;
-	e = bill_cursor_find(st->e, st->n, id);
-	if (e == NULL) {
-		if (st->n == st->cap)
-			return false;
-		e = &st->e[st->n++];
-		src = bill_cursor_find(c->e, c->n, id);
-		if (src != NULL) {
-			*e = *src;
-		} else {
-			memset(e, 0, sizeof(*e));
-			str_copy(e->id, sizeof(e->id), id);
-		}
-	}
+	e = bill_cursor_staged(c, st, id);
+	if (e == NULL)
+		return false;
 	if (seq <= e->committed)
 		return true;
 	if (seq - e->committed > BILL_CURSOR_WINDOW)
 		return false;
 	bill_cursor_setbit(e, seq, true);
-	while (bill_cursor_bit(e, e->committed + 1)) {
-		bill_cursor_setbit(e, e->committed + 1, false);
-		e->committed++;
-	}
+	bill_cursor_advance(e);
 	return true;
+}
+
+bool
+bill_cursor_skip(const struct bill_cursor *c, struct bill_cursor_stage *st,
+    const char *id, uint64_t from, uint64_t to)
+{
+	struct bill_cursor_ent *e;
+	uint64_t                s, top;
+
+	if (from == 0 || to < from || id[0] == '\0' ||
+	    strlen(id) > BILL_CURSOR_ID_MAX)
+		return false;
+	e = bill_cursor_staged(c, st, id);
+	if (e == NULL)
+		return false;
+	if (to <= e->committed)
+		return true;
+	if (from <= e->committed)
+		from = e->committed + 1;
+	/* Bits stand for the seqs of (committed, committed + WINDOW]. */
+	top = e->committed + BILL_CURSOR_WINDOW;
+	if (from == e->committed + 1) {
+		for (s = from; s <= to && s <= top; s++)
+			bill_cursor_setbit(e, s, false);
+		e->committed = to;
+		bill_cursor_advance(e);
+		return true;
+	}
+	for (s = from; s <= to && s <= top; s++)
+		bill_cursor_setbit(e, s, true);
+	return to <= top;
 }
 
 void

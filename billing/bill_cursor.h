@@ -15,7 +15,8 @@
  * and the replay will bring it again, a no-op thanks to the unique
  * request id.  At most BILL_CURSOR_MAX instances are kept; beyond that
  * the one seen least recently is forgotten (its row in billing_cursors
- * stays).
+ * stays, and the ledger loads it back when that instance shows up again:
+ * bill_cursor_known()).
  *
  * Marks are staged: a batch marks into a struct bill_cursor_stage (copies
  * of the touched entries), whose values go into the batch's transaction;
@@ -57,6 +58,9 @@ void bill_cursor_release(struct bill_cursor *c);
 /* Sets instance id (borrowed) to committed, as loaded from the database. */
 void bill_cursor_load(struct bill_cursor *c, const char *id, uint64_t seq);
 
+/* Whether id has an entry (loaded or marked, not evicted). */
+bool bill_cursor_known(const struct bill_cursor *c, const char *id);
+
 /* The committed seq of id; 0 when unknown. */
 uint64_t bill_cursor_get(const struct bill_cursor *c, const char *id);
 
@@ -82,6 +86,18 @@ void bill_cursor_stage_release(struct bill_cursor_stage *st);
  */
 bool bill_cursor_mark(const struct bill_cursor *c, struct bill_cursor_stage *st,
     const char *id, uint64_t seq);
+
+/*
+ * The gateway declares seqs from..to of id lost (never spooled, so never
+ * resent): they count as done in st.  At or below committed nothing
+ * changes; a range starting right above it moves committed to its end
+ * (and on over any seq already done); otherwise each seq within the
+ * window is marked.  Returns true when the whole range is remembered;
+ * false for a bad range or id, a full stage, or a range passing the
+ * window (the gateway declares it again until committed covers it).
+ */
+bool bill_cursor_skip(const struct bill_cursor *c, struct bill_cursor_stage *st,
+    const char *id, uint64_t from, uint64_t to);
 
 /* Copies the staged entries back into c (the batch committed). */
 void bill_cursor_commit(struct bill_cursor *c, struct bill_cursor_stage *st);

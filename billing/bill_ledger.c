@@ -375,7 +375,11 @@ bill_prepare(
 
 static const char BILL_SQL_CURSORS_LOAD[] =
     "SELECT instance_id, committed_seq FROM billing_cursors"
-    " ORDER BY updated_at LIMIT 1024";
+    " ORDER BY updated_at DESC LIMIT 1024";
+
+static const char BILL_SQL_CURSORS_SOME[] =
+    "SELECT instance_id, committed_seq FROM billing_cursors"
+    " WHERE instance_id = ANY (SELECT jsonb_array_elements_text($1::jsonb))";
 
 void
 bill_ledger_new(const struct bill_ledger_cfg *cfg, struct bill_ledger **out)
@@ -397,7 +401,10 @@ bill_ledger_new(const struct bill_ledger_cfg *cfg, struct bill_ledger **out)
 	*out = l;
 }
 
-/* Loads billing_cursors once, before the first batch. */
+/*
+ * Loads billing_cursors once, before the first batch (the instances most
+ * recently written, as many as the tracker holds).
+ */
 static int
 bill_cursors_load(struct bill_ledger *l, struct pg_conn *c)
 {
@@ -416,6 +423,72 @@ bill_cursors_load(struct bill_ledger *l, struct pg_conn *c)
 		l->loaded = true;
 	}
 	pthread_mutex_unlock(&l->mu);
+	return rv;
+}
+
+/*
+ * Loads the stored cursor of each instance in ids[0..n) the tracker does
+ * not hold (beyond the first load, or evicted): marking from zero would
+ * leave its in-memory cursor behind the stored one for good, every seq
+ * then being past the window.
+ */
+static int
+bill_cursors_fill(
+    struct bill_ledger *l, struct pg_conn *c, const char *const *ids, size_t n)
+{
+	PGresult *res;
+	json_t   *arr = json_array();
+	size_t    i;
+	int       rv, r;
+
+	/* The tracker is shared with the other writers: l->mu guards it. */
+	pthread_mutex_lock(&l->mu);
+	for (i = 0; i < n; i++) {
+		if (ids[i][0] != '\0' && strlen(ids[i]) <= BILL_CURSOR_ID_MAX &&
+		    !bill_cursor_known(&l->cur, ids[i]))
+			json_array_append_new(arr, json_string(ids[i]));
+	}
+	pthread_mutex_unlock(&l->mu);
+	if (json_array_size(arr) == 0) {
+		json_decref(arr);
+		return 0;
+	}
+	rv =
+	    bill_exec_json(c, "cursors_some", BILL_SQL_CURSORS_SOME, arr, &res);
+	if (rv != 0)
+		return rv;
+	pthread_mutex_lock(&l->mu);
+	for (r = 0; r < PQntuples(res); r++) {
+		/* Another writer may have loaded (and advanced) it meanwhile.
+		 */
+		if (!bill_cursor_known(&l->cur, PQgetvalue(res, r, 0)))
+			bill_cursor_load(&l->cur, PQgetvalue(res, r, 0),
+			    strtoull(PQgetvalue(res, r, 1), NULL, 10));
+	}
+	pthread_mutex_unlock(&l->mu);
+	PQclear(res);
+	return 0;
+}
+
+/* bill_cursors_fill() over the instances of a batch. */
+static int
+bill_cursors_fill_batch(struct bill_ledger *l, struct pg_conn *c,
+    struct bill_ev *const *evs, size_t n)
+{
+	const char **ids = xcalloc(n, sizeof(*ids));
+	size_t       i, k = 0, j;
+	int          rv;
+
+	for (i = 0; i < n; i++) {
+		for (j = 0; j < k; j++) {
+			if (strcmp(ids[j], evs[i]->u.instance) == 0)
+				break;
+		}
+		if (j == k)
+			ids[k++] = evs[i]->u.instance;
+	}
+	rv = bill_cursors_fill(l, c, ids, k);
+	free(ids);
 	return rv;
 }
 
@@ -440,6 +513,32 @@ bill_ledger_committed(struct bill_ledger *l, const char *instance)
 	v = bill_cursor_get(&l->cur, instance);
 	pthread_mutex_unlock(&l->mu);
 	return v;
+}
+
+int
+bill_ledger_skip(
+    struct bill_ledger *l, const char *instance, uint64_t from, uint64_t to)
+{
+	struct pg_conn *c;
+	uint64_t        was;
+	int             rv;
+
+	rv = pg_acquire(l->cfg.pg, l->cfg.db_timeout_ms, &c);
+	if (rv != 0)
+		return rv;
+	rv = bill_cursors_load(l, c);
+	if (rv == 0)
+		rv = bill_cursors_fill(l, c, &instance, 1);
+	was = bill_ledger_committed(l, instance);
+	if (rv == 0)
+		rv = bill_tx_skip(l, c, instance, from, to);
+	pg_release(c);
+	/* Declared again every sync until passed: log the moves only. */
+	if (rv == 0 && bill_ledger_committed(l, instance) != was)
+		log_info("bill.seqs_lost", LOG_STR("inst", instance),
+		    LOG_U64("from", from), LOG_U64("to", to),
+		    LOG_U64("committed", bill_ledger_committed(l, instance)));
+	return rv;
 }
 
 static void
@@ -502,6 +601,8 @@ bill_ledger_apply(struct bill_ledger *l, struct bill_ev *const *evs, size_t n,
 		ptr[i] = &it[i];
 	}
 	rv = bill_cursors_load(l, c);
+	if (rv == 0)
+		rv = bill_cursors_fill_batch(l, c, evs, n);
 	if (rv == 0)
 		rv = bill_prepare(l, c, it, n);
 	if (rv == 0)

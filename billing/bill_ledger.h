@@ -119,7 +119,8 @@ struct bill_ledger;
 /*
  * A ledger using cfg (copied; the pools and prices are borrowed and must
  * outlive it), into *out (owned; bill_ledger_free()).  The committed
- * cursors are read from billing_cursors before the first batch.
+ * cursors are read from billing_cursors before the first batch (the 1024
+ * most recent), and before each batch for an instance not held.
  */
 void bill_ledger_new(
     const struct bill_ledger_cfg *cfg, struct bill_ledger **out);
@@ -141,6 +142,17 @@ struct bill_ledger_result {
  */
 int bill_ledger_apply(struct bill_ledger *l, struct bill_ev *const *evs,
     size_t n, struct bill_ledger_result *res) WARN_UNUSED;
+
+/*
+ * The gateway says seqs from..to of instance were never spooled (its
+ * spool was full or failing): nothing will resend them, so they count as
+ * done and the cursor may pass them (one transaction on billing_cursors;
+ * see bill_cursor_skip()).  An event among them that does arrive is
+ * still billed.  0, -ERR_INVAL for a bad range, or a database error.
+ * Same thread rule as bill_ledger_apply().
+ */
+int bill_ledger_skip(struct bill_ledger *l, const char *instance, uint64_t from,
+    uint64_t to) WARN_UNUSED;
 
 /* The committed contiguous seq of instance (0 when unknown). */
 uint64_t bill_ledger_committed(struct bill_ledger *l, const char *instance);
@@ -169,6 +181,17 @@ struct bill_writer *bill_writer_start(
  * the caller's): the event is lost here and comes back through replay.
  */
 int bill_writer_push(struct bill_writer *w, struct bill_ev *e) WARN_UNUSED;
+
+/*
+ * Queues a lost range for bill_ledger_skip() on the writer's thread,
+ * ahead of the events (instance copied).  0 (also when the same range is
+ * already pending), -ERR_INVAL for a bad one, -ERR_BUSY when
+ * BILL_WRITER_LOST_MAX ranges wait or the writer stops (the gateway
+ * declares them again).
+ */
+#define BILL_WRITER_LOST_MAX 64
+int bill_writer_lost(struct bill_writer *w, const char *instance, uint64_t from,
+    uint64_t to) WARN_UNUSED;
 
 /*
  * Applies what is queued (retrying failures until deadline_ms of

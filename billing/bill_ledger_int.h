@@ -94,4 +94,12 @@ bool bill_data_error(int rv);
 int bill_tx_run(struct bill_ledger *l, struct pg_conn *c, struct bill_item **it,
     size_t n, struct bill_ledger_result *res) WARN_UNUSED;
 
+/*
+ * One transaction writing the cursor of instance with from..to counted
+ * done (bill_cursor_skip()); copied to memory on commit.  -ERR_INVAL for
+ * a bad range; -ERR_x after a rollback.
+ */
+int bill_tx_skip(struct bill_ledger *l, struct pg_conn *c, const char *instance,
+    uint64_t from, uint64_t to) WARN_UNUSED;
+
 #endif /* BILL_LEDGER_INT_H */

@@ -623,6 +623,46 @@ test_cursor(void)
 	t_free(v, ARRAY_SIZE(v));
 }
 
+/*
+ * An instance the first load did not bring (more instances than the
+ * tracker holds, or evicted) is read from billing_cursors when it shows
+ * up, so its cursor goes on from the stored seq, not from zero.
+ */
+static void
+test_cursor_late_instance(void)
+{
+	struct bill_ledger *l;
+	struct bill_ev     *v[2];
+	int64_t             uid, gid, kid, aid;
+
+	t_setup();
+	uid = t_user("2");
+	gid = t_group("1", false);
+	kid = t_key(uid, gid);
+	aid = t_account();
+	l = t_ledger(false);
+	v[0] = t_ev(uid, kid, gid, aid, "inst-early", 1);
+	v[1] = t_ev(uid, kid, gid, aid, "inst-late", 50001);
+	T_OK(bill_ledger_apply(l, v, 1, NULL)); /* the first load is done */
+	t_q("INSERT INTO billing_cursors (instance_id, committed_seq)"
+	    " VALUES ('inst-late', 50000)",
+	    0, NULL);
+	T_OK(bill_ledger_apply(l, &v[1], 1, NULL));
+	T_EQ_INT(bill_ledger_committed(l, "inst-late"), 50001);
+	T_EQ_STR(t_q("SELECT committed_seq FROM billing_cursors"
+	             " WHERE instance_id = 'inst-late'",
+	             0, NULL),
+	    "50001");
+	/* The same for a declared lost range. */
+	t_q("INSERT INTO billing_cursors (instance_id, committed_seq)"
+	    " VALUES ('inst-late-2', 70000)",
+	    0, NULL);
+	T_OK(bill_ledger_skip(l, "inst-late-2", 70001, 70003));
+	T_EQ_INT(bill_ledger_committed(l, "inst-late-2"), 70003);
+	bill_ledger_free(l);
+	t_free(v, 2);
+}
+
 /* The tracker alone: 1,2,4,3 in one stage; window; commit. */
 static void
 test_cursor_pure(void)
@@ -676,6 +716,99 @@ test_cursor_pure(void)
 	T_EQ_INT(bill_cursor_get(&c, "b"), 2);
 	bill_cursor_stage_release(&st);
 	bill_cursor_release(&c);
+}
+
+/* Lost ranges: the cursor passes them, or remembers them in the window. */
+static void
+test_cursor_skip(void)
+{
+	struct bill_cursor       c;
+	struct bill_cursor_stage st;
+	uint64_t                 from = 0, to = 0;
+
+	bill_cursor_init(&c);
+	bill_cursor_stage_init(&st, 2);
+	T_ASSERT(bill_cursor_mark(&c, &st, "a", 1));
+	T_ASSERT(bill_cursor_mark(&c, &st, "a", 9));
+	/* 2..4 lost right above committed: committed jumps to 4. */
+	T_ASSERT(bill_cursor_skip(&c, &st, "a", 2, 4));
+	bill_cursor_commit(&c, &st);
+	T_EQ_INT(bill_cursor_get(&c, "a"), 4);
+	/* 6..7 lost above a hole at 5: remembered, 5 then closes it. */
+	T_ASSERT(bill_cursor_skip(&c, &st, "a", 6, 7));
+	bill_cursor_commit(&c, &st);
+	T_EQ_INT(bill_cursor_get(&c, "a"), 4);
+	T_ASSERT(bill_cursor_first_gap(&c, "a", &from, &to));
+	T_EQ_INT(from * 10 + to, 55);
+	T_ASSERT(bill_cursor_mark(&c, &st, "a", 5));
+	T_ASSERT(bill_cursor_mark(&c, &st, "a", 8));
+	bill_cursor_commit(&c, &st);
+	T_EQ_INT(bill_cursor_get(&c, "a"), 9);
+	/* Already committed: a no-op; a bad range is refused. */
+	T_ASSERT(bill_cursor_skip(&c, &st, "a", 1, 9));
+	T_ASSERT(!bill_cursor_skip(&c, &st, "a", 0, 3));
+	T_ASSERT(!bill_cursor_skip(&c, &st, "a", 12, 11));
+	bill_cursor_commit(&c, &st);
+	T_EQ_INT(bill_cursor_get(&c, "a"), 9);
+	/* A range overlapping committed, far past the window: jumps. */
+	T_ASSERT(bill_cursor_mark(&c, &st, "a", 11));
+	T_ASSERT(bill_cursor_skip(&c, &st, "a", 5, 3 * BILL_CURSOR_WINDOW));
+	bill_cursor_commit(&c, &st);
+	T_EQ_INT(bill_cursor_get(&c, "a"), 3 * BILL_CURSOR_WINDOW);
+	T_ASSERT(!bill_cursor_first_gap(&c, "a", &from, &to));
+	/* Above a hole and past the window: only the window is kept. */
+	T_ASSERT(!bill_cursor_skip(&c, &st, "b", 3, 2 * BILL_CURSOR_WINDOW));
+	T_ASSERT(bill_cursor_mark(&c, &st, "b", 1));
+	T_ASSERT(bill_cursor_mark(&c, &st, "b", 2));
+	bill_cursor_commit(&c, &st);
+	T_EQ_INT(bill_cursor_get(&c, "b"), BILL_CURSOR_WINDOW);
+	bill_cursor_stage_release(&st);
+	bill_cursor_release(&c);
+}
+
+/* The ledger and the writer write a skipped range to billing_cursors. */
+static void
+test_skip_lost(void)
+{
+	struct bill_ledger    *l;
+	struct bill_writer    *w;
+	struct bill_writer_cfg wc = {.queue_max = 16,
+	    .batch_max = 8,
+	    .batch_wait_ms = 1,
+	    .retry_min_ms = 10,
+	    .retry_max_ms = 10};
+	struct bill_ev        *v[1];
+	int64_t                uid, gid, kid, aid;
+
+	t_setup();
+	uid = t_user("2");
+	gid = t_group("1", false);
+	kid = t_key(uid, gid);
+	aid = t_account();
+	l = t_ledger(false);
+	v[0] = t_ev(uid, kid, gid, aid, "inst-lost", 1);
+	T_OK(bill_ledger_apply(l, v, 1, NULL));
+	T_OK(bill_ledger_skip(l, "inst-lost", 2, 5));
+	T_EQ_INT(bill_ledger_committed(l, "inst-lost"), 5);
+	T_EQ_STR(t_q("SELECT committed_seq FROM billing_cursors"
+	             " WHERE instance_id = 'inst-lost'",
+	             0, NULL),
+	    "5");
+	T_EQ_INT(bill_ledger_skip(l, "inst-lost", 9, 8), -ERR_INVAL);
+	/* Through the writer's thread. */
+	w = bill_writer_start(l, &wc);
+	T_OK(bill_writer_lost(w, "inst-lost", 6, 7));
+	T_OK(bill_writer_lost(w, "inst-lost", 6, 7));
+	T_EQ_INT(bill_writer_lost(w, "inst-lost", 0, 7), -ERR_INVAL);
+	/* Stopping applies the ranges still pending. */
+	bill_writer_stop(w, now_mono_ms() + 1000);
+	T_EQ_INT(bill_ledger_committed(l, "inst-lost"), 7);
+	T_EQ_STR(t_q("SELECT committed_seq FROM billing_cursors"
+	             " WHERE instance_id = 'inst-lost'",
+	             0, NULL),
+	    "7");
+	bill_ledger_free(l);
+	t_free(v, 1);
 }
 
 /* run_mode=simple: recorded with costs, nothing charged. */
@@ -1057,6 +1190,7 @@ test_teardown(void)
 T_MAIN(T_CASE(test_one_event), T_CASE(test_duplicate), T_CASE(test_two_users),
     T_CASE(test_subscription), T_CASE(test_dead_letter),
     T_CASE(test_fk_fallback), T_CASE(test_cursor), T_CASE(test_cursor_pure),
-    T_CASE(test_simple), T_CASE(test_cache_chunks), T_CASE(test_writer),
-    T_CASE(test_writers_concurrent), T_CASE(test_writer_retry),
-    T_CASE(test_notify), T_CASE(test_teardown))
+    T_CASE(test_cursor_late_instance), T_CASE(test_cursor_skip),
+    T_CASE(test_skip_lost), T_CASE(test_simple), T_CASE(test_cache_chunks),
+    T_CASE(test_writer), T_CASE(test_writers_concurrent),
+    T_CASE(test_writer_retry), T_CASE(test_notify), T_CASE(test_teardown))

@@ -653,16 +653,13 @@ static const char BILL_SQL_CURSOR[] =
     " GREATEST(billing_cursors.committed_seq, EXCLUDED.committed_seq),"
     " updated_at = now()";
 
+/* Writes the staged cursors. */
 static int
-bill_tx_cursors(struct bill_ledger *l, struct pg_conn *c, struct bill_item **it,
-    size_t n, struct bill_cursor_stage *st)
+bill_tx_stage_write(struct pg_conn *c, const struct bill_cursor_stage *st)
 {
 	json_t *arr, *o;
 	size_t  i;
 
-	for (i = 0; i < n; i++)
-		(void)bill_cursor_mark(
-		    &l->cur, st, it[i]->ev->u.instance, it[i]->ev->u.seq);
 	if (st->n == 0)
 		return 0;
 	arr = json_array();
@@ -674,6 +671,51 @@ bill_tx_cursors(struct bill_ledger *l, struct pg_conn *c, struct bill_item **it,
 		json_array_append_new(arr, o);
 	}
 	return bill_exec_json(c, "cursors", BILL_SQL_CURSOR, arr, NULL);
+}
+
+static int
+bill_tx_cursors(struct bill_ledger *l, struct pg_conn *c, struct bill_item **it,
+    size_t n, struct bill_cursor_stage *st)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		(void)bill_cursor_mark(
+		    &l->cur, st, it[i]->ev->u.instance, it[i]->ev->u.seq);
+	return bill_tx_stage_write(c, st);
+}
+
+int
+bill_tx_skip(struct bill_ledger *l, struct pg_conn *c, const char *instance,
+    uint64_t from, uint64_t to)
+{
+	struct bill_cursor_stage st;
+	int                      rv;
+
+	bill_cursor_stage_init(&st, 1);
+	/*
+	 * Serialised with the ends of the writers' batches (bill_tx_run()):
+	 * the tracker is shared, and a stage must apply on top of every
+	 * commit before it.
+	 */
+	pthread_mutex_lock(&l->mu);
+	if (!bill_cursor_skip(&l->cur, &st, instance, from, to) && st.n == 0) {
+		pthread_mutex_unlock(&l->mu);
+		bill_cursor_stage_release(&st);
+		return -ERR_INVAL;
+	}
+	rv = pg_begin(c);
+	if (rv == 0)
+		rv = bill_tx_stage_write(c, &st);
+	if (rv == 0)
+		rv = pg_commit(c);
+	if (rv != 0)
+		pg_rollback(c);
+	else
+		bill_cursor_commit(&l->cur, &st);
+	pthread_mutex_unlock(&l->mu);
+	bill_cursor_stage_release(&st);
+	return rv;
 }
 
 /*

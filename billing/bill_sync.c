@@ -8,7 +8,10 @@
  * make a second delivery a no-op), then the reply gives the instance's
  * committed seq, so the gateway trims its spool.  An event that does not
  * decode, or names another instance, is counted and skipped: one bad
- * spool entry never blocks the rest.
+ * spool entry never blocks the rest.  The request may also declare seq
+ * ranges the gateway numbered but could not spool (its spool full or
+ * failing): nothing will ever resend them, so they go to the lost
+ * callback, which lets the cursor pass them instead of waiting forever.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -28,6 +31,9 @@ struct bill_sync {
 	void                  *ingest_arg;
 	bill_sync_committed_fn committed;
 	void                  *committed_arg;
+	bill_sync_lost_fn      lost;
+	void                  *lost_arg;
+	struct met_counter    *m_lost;
 	struct met_counter    *m_requests;
 	struct met_counter    *m_events;
 	struct met_counter    *m_bad;
@@ -73,6 +79,17 @@ bill_sync_handle(
 
 	buf_init(&env, BILL_SYNC_EV_MAX);
 	rv = proto_usage_sync_req_unpack(in, q);
+	for (i = 0; rv == 0 && s->lost != NULL && i < q->n_lost; i += 2) {
+		int lrv = s->lost(s->lost_arg, q->instance,
+		    (uint64_t)q->lost[i], (uint64_t)q->lost[i + 1]);
+
+		met_counter_inc(s->m_lost);
+		if (lrv != 0)
+			log_warn("bill.sync_lost_refused",
+			    LOG_STR("inst", q->instance),
+			    LOG_I64("from", q->lost[i]),
+			    LOG_I64("to", q->lost[i + 1]), LOG_ERR(lrv));
+	}
 	for (i = 0; rv == 0 && i < q->n_blobs; i++)
 		rv = bill_sync_event(s, q->instance, &q->blobs[i], e, &env);
 	memset(&p, 0, sizeof(p));
@@ -125,7 +142,7 @@ bill_sync_rep_cb(void *arg, const void *req, size_t len, struct buf *reply)
 int
 bill_sync_new(const char *addr, bill_sync_ingest_fn ingest, void *ingest_arg,
     bill_sync_committed_fn committed, void *committed_arg,
-    struct bill_sync **out)
+    bill_sync_lost_fn lost, void *lost_arg, struct bill_sync **out)
 {
 	struct bill_sync *s;
 	int               rv;
@@ -137,12 +154,16 @@ bill_sync_new(const char *addr, bill_sync_ingest_fn ingest, void *ingest_arg,
 	s->ingest_arg = ingest_arg;
 	s->committed = committed;
 	s->committed_arg = committed_arg;
+	s->lost = lost;
+	s->lost_arg = lost_arg;
 	s->m_requests = svc_counter("sub2api_billing_sync_requests_total",
 	    "Usage sync requests received from gateways.");
 	s->m_events = svc_counter("sub2api_billing_sync_events_total",
 	    "Usage events received over the sync (resent by gateways).");
 	s->m_bad = svc_counter("sub2api_billing_sync_bad_events_total",
 	    "Synced usage events that did not decode, skipped.");
+	s->m_lost = svc_counter("sub2api_billing_sync_lost_ranges_total",
+	    "Seq ranges gateways declared lost (never spooled).");
 	s->m_failed = svc_counter("sub2api_billing_sync_failures_total",
 	    "Sync requests answered with an error.");
 	rv = nngx_rep_new(
@@ -162,6 +183,12 @@ bill_sync_free(struct bill_sync *s)
 		return;
 	nngx_rep_free(s->rep);
 	free(s);
+}
+
+int
+bill_sync_guard(struct bill_sync *s, int timeout_ms)
+{
+	return nngx_rep_guard(s->rep, timeout_ms);
 }
 
 int

@@ -23,6 +23,9 @@ struct t_sink {
 	uint64_t committed;
 	int      committed_rv;
 	char     asked[PROTO_ID_MAX + 1];
+	int      lost_calls;
+	uint64_t lost_from, lost_to; /* the last range declared */
+	int      lost_rv;
 };
 
 static int
@@ -54,6 +57,21 @@ t_committed_cb(void *arg, const char *instance, uint64_t *seq)
 	*seq = k->committed;
 	return 0;
 }
+
+static int
+t_lost_cb(void *arg, const char *instance, uint64_t from, uint64_t to)
+{
+	struct t_sink *k = arg;
+
+	(void)str_copy(k->asked, sizeof(k->asked), instance);
+	k->lost_calls++;
+	k->lost_from = from;
+	k->lost_to = to;
+	return k->lost_rv;
+}
+
+static int64_t  t_lost[4]; /* ranges the next t_call() declares */
+static uint32_t t_n_lost;
 
 /* A packed usage body for instance inst, seq, request id "r<seq>". */
 static void
@@ -93,6 +111,8 @@ t_call(struct nngx_req *c, const struct buf *blobs, uint32_t n)
 	buf_init(&in, PROTO_MAX_MSG);
 	snprintf(q->instance, sizeof(q->instance), "gw-1");
 	q->n_blobs = n;
+	q->n_lost = t_n_lost;
+	memcpy(q->lost, t_lost, sizeof(t_lost));
 	for (i = 0; i < n; i++) {
 		q->blobs[i].ptr = (const uint8_t *)blobs[i].data;
 		q->blobs[i].len = blobs[i].len;
@@ -133,7 +153,8 @@ test_sync_listener(void)
 	k.committed = 41;
 	for (i = 0; i < 5; i++)
 		buf_init(&b[i], 64 * 1024);
-	T_OK(bill_sync_new(T_ADDR, t_ingest_cb, &k, t_committed_cb, &k, &s));
+	T_OK(bill_sync_new(
+	    T_ADDR, t_ingest_cb, &k, t_committed_cb, &k, t_lost_cb, &k, &s));
 	T_OK(nngx_req_new(addr, 1, &c));
 
 	/* A plain poll: no event, the committed seq. */
@@ -162,6 +183,27 @@ test_sync_listener(void)
 	k.committed_rv = -ERR_DB;
 	T_EQ_INT(t_call(c, b, 0), -ERR_DB);
 	k.committed_rv = 0;
+
+	/*
+	 * Declared lost ranges reach the lost callback, each once, and the
+	 * reply still carries the committed seq; a refusal there is only
+	 * logged (the gateway declares the range again).
+	 */
+	t_lost[0] = 12;
+	t_lost[1] = 15;
+	t_lost[2] = 20;
+	t_lost[3] = 20;
+	t_n_lost = 4;
+	T_EQ_INT(t_call(c, b, 0), 9);
+	T_EQ_INT(k.lost_calls, 2);
+	T_EQ_INT(k.lost_from * 100 + k.lost_to, 2020);
+	k.lost_rv = -ERR_BUSY;
+	t_n_lost = 2;
+	T_EQ_INT(t_call(c, b, 1), 9);
+	T_EQ_INT(k.lost_calls, 3);
+	T_EQ_INT(k.lost_from * 100 + k.lost_to, 1215);
+	T_EQ_INT(k.calls, 5);
+	t_n_lost = 0;
 
 	/* Another message type gets ERR_PROTO. */
 	memset(&ping, 0, sizeof(ping));

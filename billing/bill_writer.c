@@ -22,6 +22,12 @@
 #include "err.h"
 #include "log.h"
 
+/* A range of seqs a gateway declared lost, waiting for the writer. */
+struct bill_lost {
+	char     inst[BILL_CURSOR_ID_MAX + 1];
+	uint64_t from, to;
+};
+
 struct bill_writer {
 	struct bill_writer_cfg cfg;
 	struct bill_ledger    *l;
@@ -34,6 +40,8 @@ struct bill_writer {
 	int64_t                stop_deadline; /* now_mono_ms() */
 	uint64_t               applied;
 	int                    last_rv; /* of the last attempt */
+	struct bill_lost       lost[BILL_WRITER_LOST_MAX];
+	size_t                 n_lost;
 };
 
 /* Waits on cv until the monotonic time ms (or a signal). */
@@ -99,6 +107,31 @@ bill_writer_apply(struct bill_writer *w, struct bill_ev **v, size_t n)
 	}
 }
 
+/*
+ * Applies the lost ranges pending; called and returns with the lock
+ * held.  A failure is only logged: the gateway declares the range again
+ * with its next sync until the cursor passes it.
+ */
+static void
+bill_writer_skip(struct bill_writer *w)
+{
+	struct bill_lost v[BILL_WRITER_LOST_MAX];
+	size_t           n = w->n_lost, i;
+	int              rv;
+
+	memcpy(v, w->lost, n * sizeof(v[0]));
+	w->n_lost = 0;
+	pthread_mutex_unlock(&w->mu);
+	for (i = 0; i < n; i++) {
+		rv = bill_ledger_skip(w->l, v[i].inst, v[i].from, v[i].to);
+		if (rv != 0)
+			log_warn("bill.skip_failed", LOG_STR("inst", v[i].inst),
+			    LOG_U64("from", v[i].from), LOG_U64("to", v[i].to),
+			    LOG_ERR(rv));
+	}
+	pthread_mutex_lock(&w->mu);
+}
+
 static void *
 bill_writer_main(void *arg)
 {
@@ -109,8 +142,12 @@ bill_writer_main(void *arg)
 
 	pthread_mutex_lock(&w->mu);
 	for (;;) {
-		while (w->count == 0 && !w->stop)
+		while (w->count == 0 && w->n_lost == 0 && !w->stop)
 			pthread_cond_wait(&w->cv, &w->mu);
+		if (w->n_lost > 0) {
+			bill_writer_skip(w);
+			continue;
+		}
 		if (w->count == 0)
 			break; /* stopping and drained */
 		if (w->stop && now_mono_ms() >= w->stop_deadline) {
@@ -188,6 +225,38 @@ bill_writer_push(struct bill_writer *w, struct bill_ev *e)
 	/* Wake the writer only when it has something to decide. */
 	if (w->count == 1 || w->count >= w->cfg.batch_max)
 		pthread_cond_signal(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+	return 0;
+}
+
+int
+bill_writer_lost(
+    struct bill_writer *w, const char *instance, uint64_t from, uint64_t to)
+{
+	struct bill_lost *x;
+	size_t            i;
+
+	if (from == 0 || to < from || instance[0] == '\0' ||
+	    strlen(instance) > BILL_CURSOR_ID_MAX)
+		return -ERR_INVAL;
+	pthread_mutex_lock(&w->mu);
+	for (i = 0; i < w->n_lost; i++) {
+		x = &w->lost[i];
+		if (strcmp(x->inst, instance) == 0 && x->from == from &&
+		    x->to == to) {
+			pthread_mutex_unlock(&w->mu);
+			return 0; /* already pending */
+		}
+	}
+	if (w->stop || w->n_lost == BILL_WRITER_LOST_MAX) {
+		pthread_mutex_unlock(&w->mu);
+		return -ERR_BUSY;
+	}
+	x = &w->lost[w->n_lost++];
+	str_copy(x->inst, sizeof(x->inst), instance);
+	x->from = from;
+	x->to = to;
+	pthread_cond_signal(&w->cv);
 	pthread_mutex_unlock(&w->mu);
 	return 0;
 }

@@ -40,6 +40,15 @@ bill_usage_cb(void *arg, const void *payload, size_t len)
 	return rv;
 }
 
+/* Seqs a gateway declares lost: to the writer, ahead of its queue. */
+static int
+bill_lost_cb(void *arg, const char *instance, uint64_t from, uint64_t to)
+{
+	struct bill *b = arg;
+
+	return bill_writer_lost(b->writer, instance, from, to);
+}
+
 /* One switch over topics; runs on the subscriber's nng thread. */
 static void
 bill_event_cb(void *arg, const char *topic, const void *payload, size_t len)
@@ -113,6 +122,25 @@ bill_pfetch_begin(struct bill *b, size_t models)
 	rv = bill_pfetch_start(b->pfetch);
 	if (rv != 0)
 		fatalx("bill.price_fetch_start_failed", LOG_ERR(rv));
+}
+
+#define BILL_GUARD_WAIT_MS 2000
+
+/*
+ * nng 1.5.2 leaves a listener stuck for good after a peer hung up during
+ * the SP header exchange (e.g. a gateway that dialed while billing was
+ * frozen for over 10 s): usage events and syncs would never arrive again
+ * while /readyz stays green.  Both listeners are checked and reopened.
+ */
+static void
+bill_guard_cb(void *arg)
+{
+	struct bill *b = arg;
+
+	if (nngx_sub_guard(b->sub, BILL_GUARD_WAIT_MS) == 1)
+		met_counter_inc(b->m_reopened);
+	if (bill_sync_guard(b->sync, BILL_GUARD_WAIT_MS) == 1)
+		met_counter_inc(b->m_reopened);
 }
 
 static void
@@ -249,10 +277,16 @@ bill_start(struct bill *b)
 		fatalx("bill.listen_failed",
 		    LOG_STR("addr", b->cfg->events_addr), LOG_ERR(rv));
 	rv = bill_sync_new(b->cfg->sync_addr, bill_usage_cb, b,
-	    bill_sync_committed_pg, b->pg, &b->sync);
+	    bill_sync_committed_pg, b->pg, bill_lost_cb, b, &b->sync);
 	if (rv != 0)
 		fatalx("bill.sync_listen_failed",
 		    LOG_STR("addr", b->cfg->sync_addr), LOG_ERR(rv));
+	b->m_reopened = svc_counter("sub2api_billing_listener_reopened_total",
+	    "Listeners found stuck (nng#1518) and reopened.");
+	if (b->cfg->listener_guard > 0 &&
+	    tick_start(&b->guard_tick, "listener_guard", b->cfg->listener_guard,
+	        bill_guard_cb, b) != 0)
+		fatalx("bill.guard_start_failed");
 }
 
 int
@@ -268,6 +302,7 @@ main(int argc, char **argv)
 
 	svc_serve(&b.svc);
 
+	tick_stop(&b.guard_tick);
 	bill_sync_free(b.sync);
 	nngx_sub_close(b.sub);
 	nngx_sub_free(b.sub);

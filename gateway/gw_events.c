@@ -54,6 +54,9 @@ gw_events_spool(struct gw *gw, const struct proto_usage_evt *e)
 		met_counter_inc(gw->m_spooled);
 		return;
 	}
+	/* Never resent: billing is told not to wait for it (gw_sync.c). */
+	if (gw_spool_lost_add(gw->spool, e->seq) != 0)
+		log_warn("gw.usage_lost_untracked", LOG_U64("seq", e->seq));
 	c = met_counter_get(gw->m_unspooled, rv == -ERR_TOOBIG ? full : error);
 	met_counter_inc(c);
 	n = met_counter_value(c);

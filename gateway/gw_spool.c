@@ -65,6 +65,8 @@ struct gw_spool {
 	uint64_t              last_seq;
 	bool                  dirty; /* appended since the last sync */
 	uint8_t              *scratch;
+	struct gw_spool_range lost[GW_SPOOL_LOST_MAX]; /* ascending */
+	size_t                n_lost;
 	struct gw_spool_stats st;
 };
 
@@ -259,27 +261,114 @@ gw_spool_read_committed(const struct gw_spool *sp)
 	return v;
 }
 
+/* Replaces the file name with txt[0..n) (tmp + rename); 0 or -ERR_x. */
 static int
-gw_spool_write_committed(const struct gw_spool *sp, uint64_t committed)
+gw_spool_write_file(const struct gw_spool *sp, const char *name,
+    const char *txt, size_t n, bool sync)
 {
-	char path[GW_SPOOL_PATH_MAX], tmp[GW_SPOOL_PATH_MAX], txt[32];
-	int  fd, n, rv = 0;
+	char    path[GW_SPOOL_PATH_MAX], tmp[GW_SPOOL_PATH_MAX], tname[64];
+	int     fd, rv = 0;
+	ssize_t w;
 
-	if (gw_spool_path(sp, "committed", path) != 0 ||
-	    gw_spool_path(sp, "committed.tmp", tmp) != 0)
+	snprintf(tname, sizeof(tname), "%s.tmp", name);
+	if (gw_spool_path(sp, name, path) != 0 ||
+	    gw_spool_path(sp, tname, tmp) != 0)
 		return -ERR_TOOBIG;
-	n = snprintf(txt, sizeof(txt), "%" PRIu64 "\n", committed);
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
 	if (fd < 0)
 		return -ERR_IO;
-	if (write(fd, txt, (size_t)n) != n)
+	w = write(fd, txt, n);
+	if (w < 0 || (size_t)w != n)
 		rv = -ERR_IO;
-	if (rv == 0 && sp->fsync != GW_SPOOL_FSYNC_NEVER && fdatasync(fd) != 0)
+	if (rv == 0 && sync && fdatasync(fd) != 0)
 		rv = -ERR_IO;
 	close(fd);
 	if (rv == 0 && rename(tmp, path) != 0)
 		rv = -ERR_IO;
 	return rv;
+}
+
+static int
+gw_spool_write_committed(const struct gw_spool *sp, uint64_t committed)
+{
+	char txt[32];
+	int  n;
+
+	n = snprintf(txt, sizeof(txt), "%" PRIu64 "\n", committed);
+	return gw_spool_write_file(
+	    sp, "committed", txt, (size_t)n, sp->fsync != GW_SPOOL_FSYNC_NEVER);
+}
+
+/*
+ * The lost ranges, one "from to" line each, rewritten whenever they
+ * change; called locked.  Synced only with spool_fsync=always: it is
+ * written on the request path while the spool refuses appends.
+ */
+static int
+gw_spool_write_lost(const struct gw_spool *sp)
+{
+	char   txt[GW_SPOOL_LOST_MAX * 44 + 1];
+	size_t i, n = 0;
+
+	for (i = 0; i < sp->n_lost; i++)
+		n += (size_t)snprintf(txt + n, sizeof(txt) - n,
+		    "%" PRIu64 " %" PRIu64 "\n", sp->lost[i].from,
+		    sp->lost[i].to);
+	return gw_spool_write_file(
+	    sp, "lost", txt, n, sp->fsync == GW_SPOOL_FSYNC_ALWAYS);
+}
+
+/* Loads the lost ranges above the committed seq (at open). */
+static void
+gw_spool_read_lost(struct gw_spool *sp)
+{
+	char     path[GW_SPOOL_PATH_MAX];
+	FILE    *f;
+	uint64_t from, to;
+
+	if (gw_spool_path(sp, "lost", path) != 0)
+		return;
+	f = fopen(path, "re");
+	if (f == NULL)
+		return;
+	while (sp->n_lost < GW_SPOOL_LOST_MAX &&
+	    fscanf(f, "%" SCNu64 " %" SCNu64, &from, &to) == 2) {
+		if (from == 0 || to < from || to <= sp->st.committed)
+			continue;
+		if (from <= sp->st.committed)
+			from = sp->st.committed + 1;
+		sp->lost[sp->n_lost].from = from;
+		sp->lost[sp->n_lost].to = to;
+		sp->n_lost++;
+		if (sp->last_seq < to)
+			sp->last_seq = to;
+	}
+	fclose(f);
+}
+
+/* Drops the lost ranges at or below committed; called locked. */
+static void
+gw_spool_prune_lost(struct gw_spool *sp, uint64_t committed)
+{
+	size_t i, k = 0;
+	bool   changed = false;
+
+	for (i = 0; i < sp->n_lost; i++) {
+		struct gw_spool_range r = sp->lost[i];
+
+		if (r.to <= committed) {
+			changed = true;
+			continue;
+		}
+		if (r.from <= committed) {
+			r.from = committed + 1;
+			changed = true;
+		}
+		sp->lost[k++] = r;
+	}
+	sp->n_lost = k;
+	if (changed && gw_spool_write_lost(sp) != 0)
+		log_warn("gw.spool_lost_write_failed");
 }
 
 /* ---- index ------------------------------------------------------------ */
@@ -518,6 +607,7 @@ gw_spool_open(const struct gw_spool_opts *o, struct gw_spool **out)
 		goto fail;
 	if (sp->last_seq < sp->st.committed)
 		sp->last_seq = sp->st.committed;
+	gw_spool_read_lost(sp);
 	gw_spool_reap(sp);
 	log_info("gw.spool_opened", LOG_STR("instance", sp->instance),
 	    LOG_BOOL("adopted", sp->adopted), LOG_U64("last_seq", sp->last_seq),
@@ -775,11 +865,60 @@ gw_spool_trim(struct gw_spool *sp, uint64_t committed)
 	}
 	if (sp->head == sp->n)
 		sp->head = sp->n = 0;
+	gw_spool_prune_lost(sp, committed);
 	gw_spool_reap(sp);
 	pthread_mutex_unlock(&sp->mu);
 out:
 	pthread_mutex_unlock(&sp->trim_mu);
 	return rv;
+}
+
+int
+gw_spool_lost_add(struct gw_spool *sp, uint64_t seq)
+{
+	struct gw_spool_range *last;
+	int                    rv = 0;
+
+	if (seq == 0)
+		return -ERR_INVAL;
+	pthread_mutex_lock(&sp->mu);
+	if (seq <= sp->st.committed)
+		goto out; /* billing has it already */
+	if (sp->last_seq < seq)
+		sp->last_seq = seq;
+	last = sp->n_lost > 0 ? &sp->lost[sp->n_lost - 1] : NULL;
+	if (last != NULL && seq >= last->from && seq <= last->to)
+		goto out;
+	if (last != NULL && seq == last->to + 1) {
+		last->to = seq;
+	} else if (sp->n_lost < GW_SPOOL_LOST_MAX &&
+	    (last == NULL || seq > last->to)) {
+		sp->lost[sp->n_lost].from = seq;
+		sp->lost[sp->n_lost].to = seq;
+		sp->n_lost++;
+	} else {
+		sp->st.lost_untracked++;
+		rv = -ERR_TOOBIG;
+		goto out;
+	}
+	sp->st.lost++;
+	if (gw_spool_write_lost(sp) != 0)
+		log_warn("gw.spool_lost_write_failed");
+out:
+	pthread_mutex_unlock(&sp->mu);
+	return rv;
+}
+
+size_t
+gw_spool_lost(struct gw_spool *sp, struct gw_spool_range *out, size_t max)
+{
+	size_t n;
+
+	pthread_mutex_lock(&sp->mu);
+	n = sp->n_lost < max ? sp->n_lost : max;
+	memcpy(out, sp->lost, n * sizeof(*out));
+	pthread_mutex_unlock(&sp->mu);
+	return n;
 }
 
 void

@@ -11,6 +11,7 @@
  *
  *   <root>/<instance>/lock           flock()ed by the live owner
  *   <root>/<instance>/committed      billing's confirmed seq (decimal)
+ *   <root>/<instance>/lost           seq ranges never spooled ("from to")
  *   <root>/<instance>/<seq>.seg      segments, named by their first seq
  *
  * A segment is a sequence of records, each
@@ -52,6 +53,7 @@
 #define GW_SPOOL_REC_MAX   (64 * 1024) /* largest body of one record */
 #define GW_SPOOL_BATCH_MAX 512         /* records per gw_spool_take() */
 #define GW_SPOOL_HDR       16          /* record header bytes */
+#define GW_SPOOL_LOST_MAX  32          /* lost seq ranges remembered */
 
 enum gw_spool_fsync {
 	GW_SPOOL_FSYNC_ALWAYS,
@@ -79,6 +81,13 @@ struct gw_spool_stats {
 	uint64_t pending_records; /* spooled, not yet confirmed */
 	uint64_t pending_bytes;   /* bytes of the segments on disk */
 	uint64_t committed;       /* highest seq billing confirmed */
+	uint64_t lost;            /* seqs recorded lost (gw_spool_lost_add) */
+	uint64_t lost_untracked;  /* lost seqs not recorded: no range left */
+};
+
+/* Seqs from..to (inclusive). */
+struct gw_spool_range {
+	uint64_t from, to;
 };
 
 /* Records handed out by gw_spool_take(), oldest first. */
@@ -154,6 +163,24 @@ int gw_spool_take(struct gw_spool *sp, int64_t now_ms, int64_t min_age_ms,
  * dropped anyway).
  */
 int gw_spool_trim(struct gw_spool *sp, uint64_t committed) WARN_UNUSED;
+
+/*
+ * The event numbered seq could not be appended (the spool full or
+ * failing) and was only published: nothing will resend it, so billing
+ * must not wait for it.  The seq joins the lost ranges (kept in
+ * increasing order, contiguous seqs merged, in the file "lost" of the
+ * instance directory so a restart keeps them; last_seq covers them), which
+ * the sync declares to billing (gw_spool_lost()) until billing's committed
+ * seq passes them (gw_spool_trim() drops them).  0; -ERR_TOOBIG when
+ * GW_SPOOL_LOST_MAX ranges are held (counted lost_untracked: billing's
+ * cursor then stops at that seq until the replay step); -ERR_INVAL for
+ * seq 0.
+ */
+int gw_spool_lost_add(struct gw_spool *sp, uint64_t seq) WARN_UNUSED;
+
+/* Copies up to max lost ranges, lowest first, into out; their count. */
+size_t gw_spool_lost(
+    struct gw_spool *sp, struct gw_spool_range *out, size_t max);
 
 /* A consistent copy of the counters. */
 void gw_spool_stats(struct gw_spool *sp, struct gw_spool_stats *st);

@@ -416,6 +416,78 @@ test_size_cap_counts_unspooled(void)
 	gw_spool_free(sp);
 }
 
+/*
+ * Seqs the full spool refused are recorded lost: contiguous ones merged,
+ * kept across a restart (the adopted spool numbers on after them), and
+ * dropped once billing's committed seq passes them.
+ */
+static void
+test_lost_ranges(void)
+{
+	struct gw_spool_opts  o;
+	struct gw_spool      *sp;
+	struct gw_spool_range r[GW_SPOOL_LOST_MAX + 1];
+	struct gw_spool_stats st;
+	char                  b[50];
+	uint64_t              s;
+
+	t_fresh();
+	o = t_opts("gw-lost", GW_SPOOL_FSYNC_NEVER);
+	o.max_bytes = 4 * (GW_SPOOL_HDR + 50) + 10;
+	T_OK(gw_spool_open(&o, &sp));
+	T_EQ_INT(gw_spool_lost(sp, r, GW_SPOOL_LOST_MAX), 0);
+	t_append(sp, 1, 4);
+	t_body(5, b);
+	for (s = 5; s <= 7; s++) {
+		T_EQ_INT(gw_spool_append(sp, s, b, sizeof(b)), -ERR_TOOBIG);
+		T_OK(gw_spool_lost_add(sp, s));
+	}
+	T_OK(gw_spool_lost_add(sp, 9)); /* 8 went elsewhere: a new range */
+	T_EQ_INT(gw_spool_lost_add(sp, 0), -ERR_INVAL);
+	T_EQ_INT(gw_spool_lost(sp, r, GW_SPOOL_LOST_MAX), 2);
+	T_EQ_INT(r[0].from * 10 + r[0].to, 57);
+	T_EQ_INT(r[1].from * 10 + r[1].to, 99);
+	T_EQ_INT(gw_spool_last_seq(sp), 9);
+	gw_spool_free(sp);
+
+	/* A restart keeps them; the next seq is above them. */
+	o = t_opts("gw-lost-2", GW_SPOOL_FSYNC_NEVER);
+	o.max_bytes = 4 * (GW_SPOOL_HDR + 50) + 10;
+	T_OK(gw_spool_open(&o, &sp));
+	T_EQ_STR(gw_spool_instance(sp), "gw-lost");
+	T_EQ_INT(gw_spool_last_seq(sp), 9);
+	T_EQ_INT(gw_spool_lost(sp, r, GW_SPOOL_LOST_MAX), 2);
+	T_EQ_INT(r[1].from * 10 + r[1].to, 99);
+	/* Billing passed 6: the first range is clipped, then gone. */
+	T_OK(gw_spool_trim(sp, 6));
+	T_EQ_INT(gw_spool_lost(sp, r, GW_SPOOL_LOST_MAX), 2);
+	T_EQ_INT(r[0].from * 10 + r[0].to, 77);
+	T_OK(gw_spool_trim(sp, 8));
+	T_EQ_INT(gw_spool_lost(sp, r, 1), 1);
+	T_EQ_INT(r[0].from * 10 + r[0].to, 99);
+	T_OK(gw_spool_lost_add(sp, 3)); /* at or below committed: nothing */
+	T_EQ_INT(gw_spool_lost(sp, r, GW_SPOOL_LOST_MAX), 1);
+	/* Beyond GW_SPOOL_LOST_MAX ranges a seq is counted, not recorded. */
+	for (s = 0; s < GW_SPOOL_LOST_MAX - 1; s++)
+		T_OK(gw_spool_lost_add(sp, 11 + 2 * s));
+	T_EQ_INT(gw_spool_lost_add(sp, 200), -ERR_TOOBIG);
+	T_EQ_INT(
+	    gw_spool_lost(sp, r, GW_SPOOL_LOST_MAX + 1), GW_SPOOL_LOST_MAX);
+	gw_spool_stats(sp, &st);
+	T_EQ_INT(st.lost, GW_SPOOL_LOST_MAX - 1); /* this process */
+	T_EQ_INT(st.lost_untracked, 1);
+	T_OK(gw_spool_trim(sp, 300));
+	T_EQ_INT(gw_spool_lost(sp, r, GW_SPOOL_LOST_MAX), 0);
+	gw_spool_free(sp);
+	/* And the file says so after a restart. */
+	o = t_opts("gw-lost-3", GW_SPOOL_FSYNC_NEVER);
+	T_OK(gw_spool_open(&o, &sp));
+	T_EQ_STR(gw_spool_instance(sp), "gw-lost");
+	T_EQ_INT(gw_spool_lost(sp, r, GW_SPOOL_LOST_MAX), 0);
+	T_EQ_INT(gw_spool_last_seq(sp), 300);
+	gw_spool_free(sp);
+}
+
 static void
 test_fsync_policies(void)
 {
@@ -542,5 +614,5 @@ T_MAIN(T_CASE(test_crc32c_vector), T_CASE(test_append_read_back_and_reopen),
     T_CASE(test_take_waits_resend_after), T_CASE(test_torn_tail_cut),
     T_CASE(test_bad_crc_cut), T_CASE(test_segments_roll_and_trim),
     T_CASE(test_locked_instance_not_adopted),
-    T_CASE(test_size_cap_counts_unspooled), T_CASE(test_appends_race_with_sync),
-    T_CASE(test_fsync_policies))
+    T_CASE(test_size_cap_counts_unspooled), T_CASE(test_lost_ranges),
+    T_CASE(test_appends_race_with_sync), T_CASE(test_fsync_policies))

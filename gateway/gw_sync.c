@@ -10,7 +10,10 @@
  * poll).  Billing ingests them (idempotent by request id) and answers its
  * committed seq for this instance; everything at or below it is trimmed
  * from the spool.  When billing is away the call fails, is counted, and
- * the next tick tries again: nothing is dropped.
+ * the next tick tries again: nothing is dropped.  The request also
+ * declares the seqs the spool could not take (full or failing; see
+ * gw_spool_lost_add()), so billing's cursor passes them instead of
+ * stopping there for good, which would keep the spool from ever trimming.
  *
  * With spool_fsync=interval a second tick makes the spool durable every
  * spool_fsync_interval, off the request path.
@@ -114,9 +117,17 @@ gw_sync_call(struct gw *gw, const struct gw_spool_batch *b, struct buf *out,
 	struct proto_env             env;
 	size_t                       off = 0;
 	uint32_t                     i;
+	struct gw_spool_range        lost[PROTO_SYNC_LOST_MAX];
+	size_t                       nl, j;
 	int                          rv;
 
 	(void)str_copy(q->instance, sizeof(q->instance), gw->svc.instance);
+	nl = gw_spool_lost(gw->spool, lost, ARRAY_SIZE(lost));
+	for (j = 0; j < nl; j++) {
+		q->lost[2 * j] = (int64_t)(lost[j].from & INT64_MAX);
+		q->lost[2 * j + 1] = (int64_t)(lost[j].to & INT64_MAX);
+	}
+	q->n_lost = (uint32_t)(2 * nl);
 	q->n_blobs = b->n;
 	for (i = 0; i < b->n; i++) {
 		q->blobs[i].ptr = (const uint8_t *)b->data.data + off;

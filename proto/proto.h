@@ -384,10 +384,19 @@ struct proto_replay_rep {
  * blob is a packed USAGE_EVT body, as in proto_replay_rep; billing
  * ingests it like a published event (request ids make it idempotent).
  */
+#define PROTO_SYNC_LOST_MAX 32 /* lost seq ranges per sync request */
+
 struct proto_usage_sync_req {
 	char              instance[PROTO_ID_MAX + 1]; /* "inst" */
 	uint32_t          n_blobs;
 	struct proto_blob blobs[PROTO_BLOBS_MAX]; /* "evts": bin each */
+	/*
+	 * "lost" (optional, absent in older gateways' requests): seq ranges
+	 * the gateway numbered but could not spool (full or failing), so it
+	 * will never resend them, as pairs from, to (1 <= from <= to).
+	 */
+	uint32_t n_lost; /* entries: twice the ranges */
+	int64_t  lost[2 * PROTO_SYNC_LOST_MAX];
 };
 
 struct proto_usage_sync_rep {

@@ -77,13 +77,30 @@ static const struct proto_field proto_replay_rep_fields[] = {
 #undef T
 PROTO_DESC(replay_rep, proto_replay_rep_fields, NULL);
 
+static int
+proto_misc_check_usage_sync_req(const void *msg)
+{
+	const struct proto_usage_sync_req *m = msg;
+	uint32_t                           i;
+
+	if (m->n_lost % 2 != 0)
+		return -ERR_PROTO;
+	for (i = 0; i < m->n_lost; i += 2) {
+		if (m->lost[i] < 1 || m->lost[i + 1] < m->lost[i])
+			return -ERR_PROTO;
+	}
+	return 0;
+}
+
 #define T struct proto_usage_sync_req
 static const struct proto_field proto_usage_sync_req_fields[] = {
     PROTO_F_STR(T, "inst", instance, 0),
     PROTO_F_ARR(T, "evts", PROTO_K_BLOBS, blobs, n_blobs, 0),
+    PROTO_F_ARR(T, "lost", PROTO_K_I64_ARR, lost, n_lost, PROTO_OPT),
 };
 #undef T
-PROTO_DESC(usage_sync_req, proto_usage_sync_req_fields, NULL);
+PROTO_DESC(usage_sync_req, proto_usage_sync_req_fields,
+    proto_misc_check_usage_sync_req);
 
 #define T struct proto_usage_sync_rep
 static const struct proto_field proto_usage_sync_rep_fields[] = {

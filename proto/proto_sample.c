@@ -267,6 +267,11 @@ proto_sample_misc(int type, void *msg, unsigned s)
 		PROTO_SAMPLE_STR(sq->instance, "gateway-h-42-0a0b0c0d", s);
 		/* Seed 0 is a plain poll: no events. */
 		sq->n_blobs = s % 7;
+		sq->n_lost = 2 * (s % 3);
+		for (i = 0; i < sq->n_lost; i += 2) {
+			sq->lost[i] = 1000 * (int64_t)(i + 1) + s;
+			sq->lost[i + 1] = sq->lost[i] + (int64_t)(s % 5);
+		}
 		for (i = 0; i < sq->n_blobs; i++) {
 			const char *b = (i & 1) ? blob_b : blob_a;
 

@@ -242,6 +242,33 @@ test_usage_sync(void)
 	T_OK(proto_env_unpack(b.data, b.len, &env));
 	T_OK(proto_usage_sync_req_unpack(&env, q2));
 	T_EQ_INT(q2->n_blobs, 0);
+	/*
+	 * Lost ranges ("lost" is optional: the missing-key test checks that
+	 * an older gateway's request without it decodes) go through; a bad
+	 * one (odd count, from 0, to < from) is refused.
+	 */
+	q->n_lost = 4;
+	q->lost[0] = 7;
+	q->lost[1] = 9;
+	q->lost[2] = 20;
+	q->lost[3] = 20;
+	buf_reset(&b);
+	T_OK(proto_usage_sync_req_pack(&b, NULL, 0, q));
+	T_OK(proto_env_unpack(b.data, b.len, &env));
+	T_OK(proto_usage_sync_req_unpack(&env, q2));
+	T_EQ_INT(q2->n_lost, 4);
+	T_EQ_INT(q2->lost[1] * 100 + q2->lost[3], 920);
+	q->n_lost = 3;
+	buf_reset(&b);
+	T_EQ_INT(proto_usage_sync_req_pack(&b, NULL, 0, q), -ERR_INVAL);
+	q->n_lost = 2;
+	q->lost[0] = 0;
+	buf_reset(&b);
+	T_EQ_INT(proto_usage_sync_req_pack(&b, NULL, 0, q), -ERR_INVAL);
+	q->lost[0] = 10;
+	buf_reset(&b);
+	T_EQ_INT(proto_usage_sync_req_pack(&b, NULL, 0, q), -ERR_INVAL);
+	q->n_lost = 0;
 	/* One blob past the bound is refused by the packer. */
 	q->n_blobs = PROTO_BLOBS_MAX + 1;
 	buf_reset(&b);

@@ -27,11 +27,14 @@
 #include <sys/un.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <nng/nng.h>
 #include <nng/protocol/pubsub0/pub.h>
 #include <nng/protocol/pubsub0/sub.h>
 #include <nng/protocol/reqrep0/rep.h>
 #include <nng/protocol/reqrep0/req.h>
+#include <nng/supplemental/util/platform.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <unistd.h>
@@ -171,18 +174,180 @@ nngx_ipc_prepare(const char *url)
 	return rv;
 }
 
+#define NNGX_PROTO_PUB0 0x20 /* SP protocol ids of the dialing peers */
+#define NNGX_PROTO_REQ0 0x30
+
+/*
+ * A listener and what its guard needs (see nngx_guard_check()).  mu
+ * serialises the guard against itself; nng's calls are thread-safe.
+ */
+struct nngx_guard {
+	pthread_mutex_t       mu;
+	nng_socket            sock;
+	nng_listener          lis;
+	char                 *url;  /* owned */
+	uint16_t              peer; /* SP protocol id of the dialing side */
+	bool                  on;
+	atomic_uint_least64_t adds; /* pipes the socket took (ADD_POST) */
+};
+
+static void
+nngx_guard_pipe_cb(nng_pipe pipe, nng_pipe_ev ev, void *arg)
+{
+	struct nngx_guard *g = arg;
+
+	(void)pipe;
+	if (ev == NNG_PIPE_EV_ADD_POST)
+		atomic_fetch_add(&g->adds, 1);
+}
+
 static int
-nngx_listen(nng_socket sock, const char *url)
+nngx_listen(
+    struct nngx_guard *g, nng_socket sock, const char *url, uint16_t peer)
 {
 	int rv;
 
-	rv = nngx_ipc_prepare(url);
+	pthread_mutex_init(&g->mu, NULL);
+	g->sock = sock;
+	g->url = xstrdup(url);
+	g->peer = peer;
+	atomic_init(&g->adds, 0);
+	rv = err_from_nng(
+	    nng_pipe_notify(sock, NNG_PIPE_EV_ADD_POST, nngx_guard_pipe_cb, g));
 	if (rv == 0)
-		rv = err_from_nng(nng_listen(sock, url, NULL, 0));
+		rv = nngx_ipc_prepare(url);
+	if (rv == 0)
+		rv = err_from_nng(nng_listen(sock, url, &g->lis, 0));
 	if (rv != 0)
 		log_error(
 		    "nngx.listen_failed", LOG_STR("url", url), LOG_ERR(rv));
+	g->on = rv == 0;
 	return rv;
+}
+
+static void
+nngx_guard_release(struct nngx_guard *g)
+{
+	if (g->url == NULL)
+		return;
+	free(g->url);
+	g->url = NULL;
+	pthread_mutex_destroy(&g->mu);
+}
+
+/*
+ * Opens a connection to the ipc path and sends an SP header for peer;
+ * the fd, or -1 when nobody accepts (refused, or the backlog full).
+ */
+static int
+nngx_guard_connect(const char *path, uint16_t peer)
+{
+	const uint8_t hdr[8] = {
+	    0, 'S', 'P', 0, (uint8_t)(peer >> 8), (uint8_t)peer, 0, 0};
+	struct sockaddr_un sa;
+	int                fd;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -1;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
+	    write(fd, hdr, sizeof(hdr)) != (ssize_t)sizeof(hdr)) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Whether fd receives the 8-byte SP header within timeout_ms. */
+static bool
+nngx_guard_answered(int fd, int timeout_ms)
+{
+	uint8_t       hdr[8];
+	size_t        got = 0;
+	ssize_t       n;
+	int64_t       end = now_mono_ms() + timeout_ms;
+	struct pollfd pf = {.fd = fd, .events = POLLIN};
+
+	while (got < sizeof(hdr)) {
+		int64_t left = end - now_mono_ms();
+
+		if (left <= 0 || poll(&pf, 1, (int)left) <= 0)
+			return false;
+		n = read(fd, hdr + got, sizeof(hdr) - got);
+		if (n <= 0)
+			return false;
+		got += (size_t)n;
+	}
+	return hdr[1] == 'S' && hdr[2] == 'P';
+}
+
+/* Whether the socket takes a new pipe (adds passes a0) within ms. */
+static bool
+nngx_guard_added(struct nngx_guard *g, uint64_t a0, int timeout_ms)
+{
+	int64_t end = now_mono_ms() + timeout_ms;
+
+	while (atomic_load(&g->adds) == a0) {
+		if (now_mono_ms() >= end)
+			return false;
+		nng_msleep(5);
+	}
+	return true;
+}
+
+/*
+ * nng 1.5.2 stops a listener's accept loop for good when a peer
+ * disconnects while the SP headers are exchanged (nanomsg/nng#1518,
+ * fixed in 1.6.0): e.g. a dialer that connected while this process was
+ * frozen gives up after its 10 s negotiation timeout.  The transport
+ * still accepts and answers the headers, but no pipe reaches the socket
+ * again.  The guard dials the ipc listener like a peer would: healthy
+ * when it answers with its header and the socket then takes a pipe (any
+ * pipe: a stuck listener takes none) within timeout_ms; otherwise it is
+ * closed and opened again (its pipes drop; peers redial).  The probe
+ * stays connected until then: hanging up mid-negotiation is the very
+ * trigger.  After an answer our header is already in the listener's
+ * buffer, so closing is harmless.  0 healthy (or not ipc), 1 reopened,
+ * -ERR_x when reopening failed.
+ */
+static int
+nngx_guard_check(struct nngx_guard *g, int timeout_ms)
+{
+	uint64_t a0;
+	int      fd, rv = 0;
+
+	if (g->url == NULL || strncmp(g->url, "ipc://", 6) != 0)
+		return 0;
+	pthread_mutex_lock(&g->mu);
+	a0 = atomic_load(&g->adds);
+	fd = nngx_guard_connect(g->url + 6, g->peer);
+	if (fd >= 0 && nngx_guard_answered(fd, timeout_ms) &&
+	    nngx_guard_added(g, a0, timeout_ms)) {
+		close(fd);
+		pthread_mutex_unlock(&g->mu);
+		return 0;
+	}
+	log_warn("nngx.listener_stuck", LOG_STR("url", g->url),
+	    LOG_BOOL("connected", fd >= 0));
+	if (g->on)
+		(void)nng_listener_close(g->lis);
+	g->on = false;
+	rv = nngx_ipc_prepare(g->url);
+	if (rv == 0)
+		rv = err_from_nng(nng_listen(g->sock, g->url, &g->lis, 0));
+	g->on = rv == 0;
+	if (fd >= 0)
+		close(fd);
+	if (rv == 0)
+		log_warn("nngx.listener_reopened", LOG_STR("url", g->url));
+	else
+		log_error("nngx.listener_reopen_failed", LOG_STR("url", g->url),
+		    LOG_ERR(rv));
+	pthread_mutex_unlock(&g->mu);
+	return rv == 0 ? 1 : rv;
 }
 
 /* Non-blocking dials with our reconnect backoff; urls are borrowed. */
@@ -236,6 +401,7 @@ struct nngx_rep {
 	size_t                  max_msg;
 	int                     nworkers;
 	struct nngx_rep_worker *w;
+	struct nngx_guard       guard;
 };
 
 static void
@@ -350,7 +516,7 @@ nngx_rep_new(const char *url, int nworkers, nngx_rep_fn handler, void *arg,
 			rv = err_from_nng(nng_ctx_open(&s->w[i].ctx, s->sock));
 	}
 	if (rv == 0)
-		rv = nngx_listen(s->sock, url);
+		rv = nngx_listen(&s->guard, s->sock, url, NNGX_PROTO_REQ0);
 	if (rv != 0)
 		goto fail;
 	for (i = 0; i < nworkers; i++)
@@ -377,6 +543,14 @@ nngx_rep_close(struct nngx_rep *s)
 	}
 }
 
+int
+nngx_rep_guard(struct nngx_rep *s, int timeout_ms)
+{
+	if (atomic_load(&s->closing))
+		return 0;
+	return nngx_guard_check(&s->guard, timeout_ms);
+}
+
 void
 nngx_rep_free(struct nngx_rep *s)
 {
@@ -387,6 +561,7 @@ nngx_rep_free(struct nngx_rep *s)
 	nngx_rep_close(s);
 	for (i = 0; i < s->nworkers; i++)
 		nng_aio_free(s->w[i].aio);
+	nngx_guard_release(&s->guard);
 	free(s->w);
 	free(s);
 }
@@ -834,6 +1009,7 @@ struct nngx_sub {
 	atomic_bool           closing;
 	atomic_int            npipes;
 	atomic_uint_least64_t malformed;
+	struct nngx_guard     guard;
 };
 
 /* Splits topic '\0' payload and delivers it; borrows msg. */
@@ -923,7 +1099,7 @@ nngx_sub_new(const char *url, const char *const *topics, size_t n,
 	if (rv == 0)
 		rv = err_from_nng(nng_aio_alloc(&s->aio, nngx_sub_cb, s));
 	if (rv == 0)
-		rv = nngx_listen(s->sock, url);
+		rv = nngx_listen(&s->guard, s->sock, url, NNGX_PROTO_PUB0);
 	if (rv != 0)
 		goto fail;
 	nngx_sub_cb(s);
@@ -932,6 +1108,14 @@ nngx_sub_new(const char *url, const char *const *topics, size_t n,
 fail:
 	nngx_sub_free(s);
 	return rv;
+}
+
+int
+nngx_sub_guard(struct nngx_sub *s, int timeout_ms)
+{
+	if (atomic_load(&s->closing))
+		return 0;
+	return nngx_guard_check(&s->guard, timeout_ms);
 }
 
 int
@@ -964,5 +1148,6 @@ nngx_sub_free(struct nngx_sub *s)
 		return;
 	nngx_sub_close(s);
 	nng_aio_free(s->aio);
+	nngx_guard_release(&s->guard);
 	free(s);
 }

@@ -102,6 +102,18 @@ void nngx_rep_close(struct nngx_rep *s);
 /* nngx_rep_close(), then frees.  NULL is fine. */
 void nngx_rep_free(struct nngx_rep *s);
 
+/*
+ * The listener guard (ipc:// only; other schemes return 0).  nng 1.5.2
+ * stops accepting for good once a peer hangs up during the SP header
+ * exchange (nanomsg/nng#1518), e.g. a dialer that gave up while this
+ * process was frozen.  This dials the listener like a peer and, when it
+ * does not answer within timeout_ms, closes and reopens it (its pipes
+ * drop; peers redial).  0 healthy, 1 reopened, -ERR_x when reopening
+ * failed.  Blocks up to timeout_ms; call it from a timer, e.g. every few
+ * seconds; not concurrently with *_close().
+ */
+int nngx_rep_guard(struct nngx_rep *s, int timeout_ms);
+
 /* ---- REQ client ------------------------------------------------------ */
 
 /*
@@ -233,6 +245,9 @@ int nngx_sub_new(const char *url, const char *const *topics, size_t n,
 
 /* Connected publishers right now (for readiness). */
 int nngx_sub_npipes(const struct nngx_sub *s);
+
+/* The listener guard of the subscriber: see nngx_rep_guard(). */
+int nngx_sub_guard(struct nngx_sub *s, int timeout_ms);
 
 /* Messages dropped as malformed (no topic terminator). */
 uint64_t nngx_sub_malformed(const struct nngx_sub *s);
