@@ -10,7 +10,9 @@
  * poll).  Billing ingests them (idempotent by request id) and answers its
  * committed seq for this instance; everything at or below it is trimmed
  * from the spool.  When billing is away the call fails, is counted, and
- * the next tick tries again: nothing is dropped.  The request also
+ * the next tick tries again: nothing is dropped.  A tick whose batch
+ * came back full sends the next one at once, for up to half an interval,
+ * so a backlog drains as fast as billing takes it.  The request also
  * declares the seqs the spool could not take (full or failing; see
  * gw_spool_lost_add()), so billing's cursor passes them instead of
  * stopping there for good, which would keep the spool from ever trimming.
@@ -155,15 +157,19 @@ gw_sync_call(struct gw *gw, const struct gw_spool_batch *b, struct buf *out,
 	return rv;
 }
 
-static void
-gw_sync_cb(void *arg)
+/*
+ * One sync round: takes a batch, sends it, trims.  0 and *full set when
+ * the batch was full (more may be waiting), or the failure.
+ */
+static int
+gw_sync_round(struct gw *gw, bool *full)
 {
-	struct gw             *gw = arg;
 	struct gw_spool_batch *b = xcalloc(1, sizeof(*b));
 	struct buf             out, in;
 	uint64_t               committed = 0;
-	int                    rv;
+	int                    rv, ret;
 
+	*full = false;
 	buf_init(&b->data, GW_SYNC_BYTES_MAX);
 	buf_init(&out, PROTO_MAX_MSG);
 	buf_init(&in, 64 * 1024);
@@ -173,7 +179,11 @@ gw_sync_cb(void *arg)
 	if (rv != 0)
 		log_warn("gw.spool_read_failed", LOG_ERR(rv));
 	rv = gw_sync_call(gw, b, &out, &in, &committed);
+	ret = rv;
 	if (rv == 0) {
+		*full = b->n > 0 &&
+		    (b->n >= (uint32_t)gw->cfg->spool_sync_batch ||
+		        b->data.len * 2 >= GW_SYNC_BYTES_MAX);
 		met_counter_inc(gw->m_sync_ok);
 		met_counter_add(gw->m_resent, b->n);
 		if (b->n > 0)
@@ -189,11 +199,28 @@ gw_sync_cb(void *arg)
 		log_debug("gw.billing_sync_failed", LOG_ERR(rv),
 		    LOG_I64("events", b->n));
 	}
-	gw_sync_gauges(gw);
 	buf_release(&out);
 	buf_release(&in);
 	buf_release(&b->data);
 	free(b);
+	return ret;
+}
+
+/*
+ * The tick: rounds back to back while they come back full, within half
+ * a sync interval, so a backlog (billing away for a while) drains at the
+ * speed billing takes it rather than one batch per interval.
+ */
+static void
+gw_sync_cb(void *arg)
+{
+	struct gw *gw = arg;
+	int64_t    until = now_mono_ms() + gw->cfg->spool_sync_interval / 2;
+	bool       full = false;
+
+	while (gw_sync_round(gw, &full) == 0 && full && now_mono_ms() < until)
+		;
+	gw_sync_gauges(gw);
 }
 
 static void
