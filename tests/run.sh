@@ -35,7 +35,7 @@ export T_VERBOSE=${T_VERBOSE:-0}
 # tally NAME LOGFILE STATUS: reads the binary's closing line; a binary that
 # died before printing one counts as one failure.
 tally() {
-	local name=$1 log=$2 rc=$3 line p f
+	local name=$1 log=$2 rc=$3 line p f took=${4:+ (${4} s)}
 	line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$log" | tail -n 1)
 	if [ -z "$line" ]; then
 		p=0
@@ -50,10 +50,10 @@ tally() {
 			echo "FAIL $name: exit $rc after \"$line\""
 			tail -n 30 "$log" | sed 's/^/    /'
 		elif [ "$f" -ne 0 ]; then
-			echo "FAIL $name: $line"
+			echo "FAIL $name: $line$took"
 			grep -E 'FAIL|SKIP|ERROR|Sanitizer' "$log" | head -n 40 | sed 's/^/    /'
 		else
-			echo "ok   $name: $line"
+			echo "ok   $name: $line$took"
 		fi
 		grep -E '^  SKIP|^skip ' "$log" | sed "s/^/    $name: /"
 	fi
@@ -110,16 +110,17 @@ run_fuzz() {
 }
 
 run_integ() {
-	local t name rc
+	local t name rc t0
 	suite_begin integ
 	for t in tests/integ/*_test.sh; do
 		[ -f "$t" ] || continue
 		name=$(basename "$t" .sh)
 		T_TMP=$(mktemp -d "${TMPDIR:-/tmp}/s2a-$name.XXXXXX")
+		t0=$SECONDS
 		BIN="$ROOT/$O/bin" T_TMP="$T_TMP" ROOT="$ROOT" \
 			timeout 900 bash "$t" >"$LOGDIR/$name.log" 2>&1
 		rc=$?
-		tally "$name" "$LOGDIR/$name.log" $rc
+		tally "$name" "$LOGDIR/$name.log" $rc $((SECONDS - t0))
 		[ $rc -eq 0 ] && rm -rf "$T_TMP"
 	done
 	suite_end
