@@ -20,6 +20,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "crypto.h"
 #include "err.h"
 #include "log.h"
 #include "svc.h"
@@ -56,40 +57,26 @@ bill_pf_space(char c)
 	    c == '\f';
 }
 
-static int
-bill_pf_hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 int
 bill_pfetch_sha_parse(
     const char *text, size_t len, char out[BILL_PF_HEX_LEN + 1])
 {
-	static const char hex[] = "0123456789abcdef";
-	char              buf[BILL_PF_HEX_LEN + 1];
-	size_t            i = 0, n;
+	uint8_t bin[BILL_PF_HEX_LEN / 2];
+	size_t  i = 0, j, n;
 
 	if (len > BILL_PF_SHA_MAX)
 		return -ERR_TOOBIG;
 	while (i < len && bill_pf_space(text[i]))
 		i++;
-	for (n = 0; n < BILL_PF_HEX_LEN; n++, i++) {
-		if (i >= len || bill_pf_hexval(text[i]) < 0)
-			return -ERR_PROTO;
-		buf[n] = hex[bill_pf_hexval(text[i])];
-	}
-	if (i < len && !bill_pf_space(text[i]))
+	/* The first word, exactly 64 hex digits; a file name may follow. */
+	for (j = i; j < len && !bill_pf_space(text[j]); j++)
+		;
+	if (j - i != BILL_PF_HEX_LEN ||
+	    crypto_hex_decode(text + i, j - i, bin, sizeof(bin), &n) != 0 ||
+	    n != sizeof(bin))
 		return -ERR_PROTO;
-	buf[n] = '\0';
-	memcpy(out, buf, sizeof(buf));
-	return 0;
+	/* Lowercase, as this module compares digests. */
+	return crypto_hex_encode(bin, n, out, BILL_PF_HEX_LEN + 1);
 }
 
 struct bill_pfetch *
