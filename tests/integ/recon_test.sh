@@ -183,12 +183,12 @@ psql -qAt -F'|' "$DB" -c "
 	FROM usage_logs l JOIN groups g ON g.id = l.group_id" >"$T_TMP/costs.txt"
 cat >"$T_TMP/check.py" <<'EOF'
 import json, sys
-from decimal import Decimal, ROUND_HALF_UP
+from decimal import Decimal
+from expected_cost import row_cost
 prices = json.load(open(sys.argv[1]), parse_float=Decimal)
 rids = dict(l.strip().split(",")[::-1] for l in open(sys.argv[2]))
 mult = {"claude": Decimal("1"), "claude15": Decimal("1.5"), "plan": Decimal("0.5")}
 group_of = {0: "claude", 1: "claude15", 2: "claude15", 3: "claude", 4: "plan"}
-q = Decimal("0.0000000001")
 bad = checked = longs = 0
 for line in open(sys.argv[3]):
     (rid, grp, model, tin, tout, t5, t1, tcr, cin, cout, ccc, ccr, tot,
@@ -201,22 +201,7 @@ for line in open(sys.argv[3]):
     toks = (want_in, 1 + i % 900, mm, 2 * mm, 4 * (i % 53))
     if (int(tin), int(tout), int(t5), int(t1), int(tcr)) != toks or grp != group_of[i % 5]:
         print("tokens/group", rid, i, grp, tin, tout, t5, t1, tcr); bad += 1; continue
-    p = prices[want_model]
-    long_ = "input_cost_per_token_above_200k_tokens" in p and sum(toks) - toks[1] > 200000
-    sfx = "_above_200k_tokens" if long_ else ""
-    def price(k, fb):
-        return p.get(k + sfx, p.get(k, fb))
-    pin = price("input_cost_per_token", None)
-    pout = price("output_cost_per_token", None)
-    p5 = p.get("cache_creation_input_token_cost" + sfx, p.get("cache_creation_input_token_cost", pin))
-    p1 = p.get("cache_creation_input_token_cost_above_1hr" + sfx,
-               p.get("cache_creation_input_token_cost_above_1hr", p5))
-    pr = p.get("cache_read_input_token_cost" + sfx, p.get("cache_read_input_token_cost", pin))
-    r = lambda x: x.quantize(q, rounding=ROUND_HALF_UP)
-    c = [r(toks[0] * pin), r(toks[1] * pout), r(toks[2] * p5), r(toks[3] * p1), r(toks[4] * pr)]
-    total = sum(c)
-    actual = r(total * mult[grp])
-    want = (c[0], c[1], c[2] + c[3], c[4], total, actual, mult[grp])
+    want, long_ = row_cost(prices, want_model, toks, mult[grp])
     got = tuple(Decimal(x) for x in (cin, cout, ccc, ccr, tot, act, m))
     if want != got or not model.startswith(want_model + "@fake:"):
         print("cost", rid, i, model, want, got); bad += 1
@@ -224,7 +209,7 @@ for line in open(sys.argv[3]):
     longs += long_
 print(checked, longs, bad)
 EOF
-out=$(python3 "$T_TMP/check.py" "$ROOT/billing/prices.json" "$T_TMP/rids.csv" "$T_TMP/costs.txt")
+out=$(PYTHONPATH="$ROOT/tests/integ" python3 "$T_TMP/check.py" "$ROOT/billing/prices.json" "$T_TMP/rids.csv" "$T_TMP/costs.txt")
 echo "# checked rows, long-tier rows, mismatches: $(echo "$out" | tail -1)"
 t_eq "every row's costs equal the independent computation" "$N 10 0" "$(echo "$out" | tail -1)"
 
