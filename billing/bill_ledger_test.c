@@ -692,5 +692,5 @@ T_MAIN(T_CASE(test_one_event), T_CASE(test_duplicate), T_CASE(test_two_users),
     T_CASE(test_subscription), T_CASE(test_dead_letter),
     T_CASE(test_fk_fallback), T_CASE(test_cursor),
     T_CASE(test_cursor_late_instance), T_CASE(test_skip_lost),
-    T_CASE(test_simple), T_CASE(test_cache_chunks),
-    T_CASE(test_notify), T_CASE(test_teardown))
+    T_CASE(test_simple), T_CASE(test_cache_chunks), T_CASE(test_notify),
+    T_CASE(test_teardown))
