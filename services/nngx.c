@@ -16,7 +16,10 @@
  *
  * Teardown: mark closing, close the socket (every pending operation then
  * completes with NNG_ECLOSED and the callbacks stop resubmitting), stop
- * each aio (which waits for a callback in progress), then free.  Pipe
+ * each aio (which waits for a callback in progress), then free.  REP and
+ * SUB sockets, which listen, stop their aios first and close with a
+ * bound (nngx_close_bounded()), because a listener nng wedged can make
+ * nng_close() wait for ever.  Pipe
  * notifications keep an atomic count of connected peers for readiness;
  * nng_close() returns only after the last one has run.
  */
@@ -43,7 +46,8 @@
 #include "log.h"
 #include "nngx_guard.h"
 
-#define NNGX_URLS_MAX 16
+#define NNGX_URLS_MAX      16
+#define NNGX_CLOSE_WAIT_MS 1000 /* a healthy close takes milliseconds */
 
 int
 err_from_nng(int nng_rv)
@@ -97,6 +101,89 @@ nngx_pipes_watch(nng_socket sock, atomic_int *n)
 		rv = nng_pipe_notify(
 		    sock, NNG_PIPE_EV_REM_POST, nngx_pipe_cb, n);
 	return err_from_nng(rv);
+}
+
+/*
+ * A bounded nng_close().  nng_close() waits for every listener and pipe of
+ * the socket; a listener that nng 1.5.2 wedged (nanomsg/nng#1518, see
+ * nngx_guard.c) may never finish, and a plain close would then hang the
+ * service's shutdown for good.  The close runs on a helper thread and is
+ * waited for NNGX_CLOSE_WAIT_MS at most; past that it is abandoned (logged
+ * as "nngx.close_stuck", the thread stays blocked inside nng) and false is
+ * returned: the caller must then keep whatever nng may still call back
+ * into (pipe notifications) instead of freeing it.
+ */
+struct nngx_closer {
+	nng_socket      sock;
+	pthread_mutex_t mtx;
+	pthread_cond_t  cv;
+	bool            done;
+	atomic_int      refs; /* the waiter and the thread */
+};
+
+static void
+nngx_closer_put(struct nngx_closer *c)
+{
+	if (atomic_fetch_sub(&c->refs, 1) != 1)
+		return;
+	pthread_cond_destroy(&c->cv);
+	pthread_mutex_destroy(&c->mtx);
+	free(c);
+}
+
+static void *
+nngx_closer_run(void *arg)
+{
+	struct nngx_closer *c = arg;
+
+	nng_close(c->sock);
+	pthread_mutex_lock(&c->mtx);
+	c->done = true;
+	pthread_cond_signal(&c->cv);
+	pthread_mutex_unlock(&c->mtx);
+	nngx_closer_put(c);
+	return NULL;
+}
+
+static bool
+nngx_close_bounded(nng_socket sock, const char *what)
+{
+	struct nngx_closer *c = xcalloc(1, sizeof(*c));
+	struct timespec     ts;
+	pthread_attr_t      attr;
+	pthread_t           t;
+	bool                done;
+	int                 rv = 0;
+
+	c->sock = sock;
+	pthread_mutex_init(&c->mtx, NULL);
+	pthread_cond_init(&c->cv, NULL);
+	atomic_init(&c->refs, 2);
+	if (pthread_attr_init(&attr) != 0 ||
+	    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED) != 0 ||
+	    pthread_create(&t, &attr, nngx_closer_run, c) != 0) {
+		nng_close(sock); /* no thread: close in place */
+		free(c);
+		return true;
+	}
+	(void)pthread_attr_destroy(&attr);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += NNGX_CLOSE_WAIT_MS / 1000;
+	ts.tv_nsec += (long)(NNGX_CLOSE_WAIT_MS % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&c->mtx);
+	while (!c->done && rv != ETIMEDOUT)
+		rv = pthread_cond_timedwait(&c->cv, &c->mtx, &ts);
+	done = c->done;
+	pthread_mutex_unlock(&c->mtx);
+	nngx_closer_put(c);
+	if (!done)
+		log_error("nngx.close_stuck", LOG_STR("socket", what),
+		    LOG_I64("waited_ms", NNGX_CLOSE_WAIT_MS));
+	return done;
 }
 
 /* Frees a message an aio still carries (a stopped aio's unsent reply). */
@@ -220,6 +307,7 @@ struct nngx_rep_worker {
 struct nngx_rep {
 	nng_socket              sock;
 	bool                    sock_open;
+	bool                    abandoned; /* its close got stuck */
 	atomic_bool             closing;
 	nngx_rep_fn             fn;
 	void                   *arg;
@@ -360,12 +448,13 @@ nngx_rep_close(struct nngx_rep *s)
 
 	if (s == NULL || atomic_exchange(&s->closing, true))
 		return;
-	if (s->sock_open)
-		nng_close(s->sock);
+	/* Workers first: no handler runs once the close may be abandoned. */
 	for (i = 0; i < s->nworkers; i++) {
 		nng_aio_stop(s->w[i].aio);
 		nngx_aio_drop_msg(s->w[i].aio);
 	}
+	if (s->sock_open && !nngx_close_bounded(s->sock, "rep"))
+		s->abandoned = true;
 }
 
 int
@@ -384,6 +473,8 @@ nngx_rep_free(struct nngx_rep *s)
 	if (s == NULL)
 		return;
 	nngx_rep_close(s);
+	if (s->abandoned)
+		return; /* nng may still notify into s: kept for the exit */
 	for (i = 0; i < s->nworkers; i++)
 		nng_aio_free(s->w[i].aio);
 	nngx_guard_release(&s->guard);
@@ -828,6 +919,7 @@ struct nngx_sub {
 	enum nngx_sub_state   state;
 	nng_socket            sock;
 	bool                  sock_open;
+	bool                  abandoned; /* its close got stuck */
 	nng_aio              *aio;
 	nngx_sub_fn           cb;
 	void                 *arg;
@@ -960,10 +1052,11 @@ nngx_sub_close(struct nngx_sub *s)
 {
 	if (s == NULL || atomic_exchange(&s->closing, true))
 		return;
-	if (s->sock_open)
-		nng_close(s->sock);
+	/* The receiver first: no callback runs once the close may hang. */
 	nng_aio_stop(s->aio);
 	nngx_aio_drop_msg(s->aio);
+	if (s->sock_open && !nngx_close_bounded(s->sock, "sub"))
+		s->abandoned = true;
 }
 
 void
@@ -972,6 +1065,8 @@ nngx_sub_free(struct nngx_sub *s)
 	if (s == NULL)
 		return;
 	nngx_sub_close(s);
+	if (s->abandoned)
+		return; /* nng may still notify into s: kept for the exit */
 	nng_aio_free(s->aio);
 	nngx_guard_release(&s->guard);
 	free(s);

@@ -6,7 +6,10 @@
 #include <sys/stat.h>
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "err.h"
 #include "log.h"
@@ -44,6 +47,7 @@ svc_init(struct svc *s, const char *name, const struct svc_opts *opts)
 	s->name = name;
 	s->started_ms = now_wall_ms();
 	s->drain_ms = opts->drain_ms;
+	s->stuck_ms = opts->stuck_ms > 0 ? opts->stuck_ms : SVC_STUCK_MARGIN_MS;
 	if (opts->log_level != NULL && log_level_parse(opts->log_level, &lvl))
 		lvl = LOG_INFO;
 	log_init(name, lvl);
@@ -58,6 +62,42 @@ svc_init(struct svc *s, const char *name, const struct svc_opts *opts)
 	if (rv != 0)
 		fatalx("svc.health_addr_invalid",
 		    LOG_STR("addr", opts->health_addr), LOG_ERR(rv));
+}
+
+/*
+ * Sleeps until the deadline (CLOCK_MONOTONIC ms), then ends the process:
+ * its shutdown is stuck.  arg is the struct svc, read before sleeping
+ * only: main() may have returned by the time the deadline comes.
+ */
+static void *
+svc_watchdog(void *arg)
+{
+	const struct svc *s = arg;
+	int64_t           deadline = s->stuck_at_ms, margin = s->stuck_ms;
+	struct timespec   ts = {.tv_sec = (time_t)(deadline / 1000),
+	      .tv_nsec = (long)(deadline % 1000) * 1000000L};
+
+	while (
+	    clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+		;
+	log_error("svc.shutdown_stuck", LOG_I64("past_budget_ms", margin));
+	_exit(SVC_EXIT_STUCK);
+	return NULL;
+}
+
+static void
+svc_watchdog_arm(struct svc *s)
+{
+	pthread_attr_t attr;
+	pthread_t      t;
+
+	s->stuck_at_ms = now_mono_ms() + s->drain_ms + s->stuck_ms;
+	if (pthread_attr_init(&attr) != 0)
+		return;
+	(void)pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	if (pthread_create(&t, &attr, svc_watchdog, s) != 0)
+		log_warn("svc.watchdog_failed");
+	(void)pthread_attr_destroy(&attr);
 }
 
 int
@@ -77,6 +117,7 @@ svc_serve(struct svc *s)
 	http_srv_set_draining(s->health, true);
 	log_info("svc.draining", LOG_I64("signal", signo),
 	    LOG_I64("budget_ms", s->drain_ms));
+	svc_watchdog_arm(s);
 	return signo;
 }
 

@@ -24,7 +24,9 @@
 #include "http.h"
 #include "metrics.h"
 
-#define SVC_INSTANCE_MAX 65 /* fits proto's 64-byte instance ids */
+#define SVC_INSTANCE_MAX    65 /* fits proto's 64-byte instance ids */
+#define SVC_STUCK_MARGIN_MS 5000
+#define SVC_EXIT_STUCK      70 /* EX_SOFTWARE */
 
 /*
  * Config keys every service has, for its X-macro table (see cfg.h):
@@ -71,6 +73,7 @@ struct svc_opts {
 	const char
 	       *state_dir; /* created when missing (ipc sockets live here) */
 	int64_t drain_ms;  /* budget for in-flight work after a signal */
+	int64_t stuck_ms;  /* watchdog margin past it; 0: SVC_STUCK_MARGIN_MS */
 };
 
 struct svc {
@@ -79,7 +82,9 @@ struct svc {
 	struct http_srv *health;
 	int64_t          started_ms; /* wall clock */
 	int64_t          drain_ms;
-	int              signo; /* what stopped svc_serve() */
+	int64_t          stuck_ms;
+	int64_t          stuck_at_ms; /* monotonic; set by svc_serve() */
+	int              signo;       /* what stopped svc_serve() */
 };
 
 /*
@@ -94,6 +99,13 @@ void svc_init(struct svc *s, const char *name, const struct svc_opts *opts);
  * Starts the health listener (fatalx() when it cannot bind), logs
  * "svc.started", waits for SIGTERM/SIGINT and marks the listener draining.
  * Returns the signal number.
+ *
+ * It also arms the shutdown watchdog: a process still alive stuck_ms
+ * (SVC_STUCK_MARGIN_MS by default) after its drain budget ran out logs
+ * "svc.shutdown_stuck" and ends with exit status SVC_EXIT_STUCK, so a
+ * wedged close (a library bug) never keeps a replica hanging until an
+ * orchestrator's SIGKILL.  Work not finished by then is what the drain
+ * budget allows to be lost: each service recovers it on restart.
  */
 int svc_serve(struct svc *s);
 

@@ -80,5 +80,48 @@ test_svc_cycle(void)
 	T_EQ_INT(WEXITSTATUS(status), 0);
 }
 
-T_MAIN(
-    T_CASE(test_svc_mkdirs), T_CASE(test_svc_metrics), T_CASE(test_svc_cycle))
+/*
+ * A child whose shutdown never ends (it waits for a signal it blocked) is
+ * ended by the watchdog with SVC_EXIT_STUCK once the drain budget and the
+ * margin have passed.
+ */
+static void
+test_svc_stuck(void)
+{
+	struct svc_opts opts = {.log_level = "error",
+	    .health_addr = "127.0.0.1:0",
+	    .state_dir = "/tmp",
+	    .drain_ms = 50,
+	    .stuck_ms = 50};
+	int             fds[2], status = 0;
+	char            c;
+	pid_t           pid;
+	int64_t         t0;
+
+	T_OK(pipe(fds));
+	pid = fork();
+	T_ASSERT(pid >= 0);
+	if (pid == 0) {
+		struct svc s;
+
+		sig_init();
+		svc_init(&s, "unit", &opts);
+		if (write(fds[1], "x", 1) != 1)
+			_exit(4);
+		(void)svc_serve(&s);
+		for (;;)
+			pause(); /* every signal is blocked: a wedged close */
+	}
+	close(fds[1]);
+	T_EQ_INT(read(fds[0], &c, 1), 1);
+	close(fds[0]);
+	t0 = now_mono_ms();
+	T_OK(kill(pid, SIGTERM));
+	T_EQ_INT(waitpid(pid, &status, 0), pid);
+	T_ASSERT(WIFEXITED(status));
+	T_EQ_INT(WEXITSTATUS(status), SVC_EXIT_STUCK);
+	T_ASSERT(now_mono_ms() - t0 >= 100); /* not before budget + margin */
+}
+
+T_MAIN(T_CASE(test_svc_mkdirs), T_CASE(test_svc_metrics),
+    T_CASE(test_svc_cycle), T_CASE(test_svc_stuck))
