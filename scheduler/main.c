@@ -39,6 +39,8 @@ sched_cfg_event_cb(
 	if (sched_settings_kind(evt.kind))
 		(void)sched_settings_load(s); /* failures are logged */
 	n = sched_keys_invalidate(s->keys, evt.kind, evt.entity_id);
+	if (sched_acache_kind(evt.kind))
+		sched_acache_invalidate(s->acache);
 	log_info("sched.cfg_changed", LOG_STR("kind", evt.kind),
 	    LOG_I64("id", evt.entity_id), LOG_U64("version", evt.version),
 	    LOG_U64("dropped", n));
@@ -84,6 +86,7 @@ main(int argc, char **argv)
 	struct sched          s;
 	struct sched_sweep   *sweep = NULL;
 	struct sched_refresh *refresh = NULL;
+	struct tick           flush;
 	int                   rv;
 
 	sig_init();
@@ -97,6 +100,11 @@ main(int argc, char **argv)
 	if (rv != 0)
 		fatalx("sched.init_failed", LOG_ERR(rv),
 		    LOG_MSG("cannot start the settings reload"));
+	memset(&flush, 0, sizeof(flush));
+	rv = sched_acache_start(&s, &flush);
+	if (rv != 0)
+		fatalx("sched.init_failed", LOG_ERR(rv),
+		    LOG_MSG("cannot start the last_used_at writer"));
 	rv = sched_sweep_new(&s, &sweep);
 	if (rv != 0)
 		fatalx("sched.init_failed", LOG_ERR(rv),
@@ -118,6 +126,8 @@ main(int argc, char **argv)
 	nngx_sub_close(s.cfg_sub);
 	nngx_rep_free(s.rep);
 	nngx_sub_free(s.cfg_sub);
+	/* No acquire runs any more: write the last picks out. */
+	sched_acache_stop(&s, &flush);
 	/*
 	 * No handler or event reads the settings any more; the reload job
 	 * uses the pool, which is still open.

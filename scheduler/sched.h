@@ -43,6 +43,7 @@
 #ifndef SCHED_H
 #define SCHED_H
 
+#include <jansson.h>
 #include <pthread.h>
 
 #include "cfg.h"
@@ -53,6 +54,7 @@
 #include "proto.h"
 #include "rds.h"
 #include "svc.h"
+#include "tick.h"
 #include "topics.h"
 
 #define SCHED_CFG(X)                                                           \
@@ -90,6 +92,13 @@
 	    "How long an unknown API key is remembered as unknown.")           \
 	X(key_cache_size, CFG_INT, "16384", 4, 16777216, NULL, 0,              \
 	    "API keys cached at most.")                                        \
+	X(account_cache_ttl, CFG_DUR, "1s", 0, 60000, NULL, 0,                 \
+	    "How long a group's candidate accounts are reused before one "     \
+	    "query reads them again (0: every acquire reads them). Config-"    \
+	    "changed events and this replica's own state changes drop them "   \
+	    "at once.")                                                        \
+	X(last_used_flush_interval, CFG_DUR, "1s", 100, 60000, NULL, 0,        \
+	    "Period of the batched write of accounts.last_used_at.")           \
 	X(redis_prefix, CFG_STR, "s2a:", 0, 64, NULL, 0,                       \
 	    "Prefix of every Redis key the scheduler writes.")                 \
 	X(rate_limit_cooldown, CFG_DUR, "5m", 1000, 86400000, NULL, 0,         \
@@ -165,6 +174,7 @@ struct sched {
 	struct met_counter     *cfg_events;
 	/* Set by sched_core_init(). */
 	struct sched_keycache  *keys;
+	struct sched_acache    *acache; /* sched_acache.c */
 	struct crypto_key       key;
 	bool                    key_ok; /* secret_key was set */
 	struct rds_script      *lua_acquire;
@@ -499,6 +509,12 @@ struct sched_cand {
 	int32_t priority; /* accounts.priority: lower is preferred */
 	char    type[PROTO_NAME_MAX + 1];
 	char   *creds_enc_hex; /* owned: bytea text "\x..." */
+	/* Filled by sched_acct_load() only (wall ms; 0: none, NULL). */
+	int64_t  rate_until_ms;     /* rate_limit_reset_at */
+	int64_t  overload_until_ms; /* overload_until */
+	int64_t  pause_until_ms;    /* temp_unschedulable_until */
+	int64_t  used_ms;           /* last_used_at */
+	uint64_t used_seq;          /* this replica's pick order within a ms */
 };
 
 /*
@@ -511,6 +527,26 @@ int sched_acct_list(struct pg_conn *conn, int64_t gid, const char *platform,
     size_t *n) WARN_UNUSED;
 
 void sched_cands_free(struct sched_cand *c, size_t n);
+
+/*
+ * Lists every active, schedulable account of group gid on platform whose
+ * proxy (if any) is live, whatever its rate-limit, overload or pause
+ * state, with those times and last_used_at (the account cache filters
+ * them by time itself), at most cap, ordered by priority then id.
+ * *out (owned: sched_cands_free) and *n on success.
+ */
+int sched_acct_load(struct pg_conn *conn, int64_t gid, const char *platform,
+    size_t cap, struct sched_cand **out, size_t *n) WARN_UNUSED;
+
+/*
+ * Checks that candidate c could serve a request at all (its credentials
+ * open and carry a secret, its base URL and proxy URL can be made) and
+ * copies its model_mapping into *mapping (owned: json_decref; NULL when
+ * the mapping is empty: every model is served).  No secret is kept: the
+ * mapping holds model names only.  Errors as sched_acct_prepare().
+ */
+int sched_acct_inspect(struct sched *s, const struct sched_cand *c,
+    const char *platform, json_t **mapping) WARN_UNUSED;
 
 /*
  * Opens the sealed credentials of c into *pt (owned: free it with
@@ -558,8 +594,64 @@ int sched_acct_prepare(struct sched *s, const struct sched_cand *c,
     const char *platform, const char *model,
     struct proto_sched_acquire_rep *rep) WARN_UNUSED;
 
-/* Sets last_used_at = now() of account aid. */
-int sched_acct_touch(struct pg_conn *conn, int64_t aid) WARN_UNUSED;
+/* ---- sched_acache.c: the candidate accounts cache ------------------- */
+
+/*
+ * An acquire's candidates, read from the cache: shallow copies whose
+ * creds_enc_hex point into the cached list, which ref keeps alive until
+ * sched_acache_put().  n_all counts the schedulable accounts before the
+ * model filter (to tell "no account" from "none serves the model").
+ */
+struct sched_acache_view {
+	struct sched_alist *ref;
+	size_t              n, n_all;
+	struct sched_cand   c[SCHED_BATCH_MAX];
+};
+
+/* A cache whose lists live ttl_ms (0: read on every acquire). */
+struct sched_acache *sched_acache_new(int64_t ttl_ms);
+void                 sched_acache_free(struct sched_acache *ac);
+
+/*
+ * The candidates of group gid on platform that serve model, are not in
+ * excl[0..nexcl) and are schedulable at now_ms (wall), ordered by
+ * priority, then least recently used (this replica's own picks count at
+ * once), then id; at most SCHED_BATCH_MAX.  Reads the list with one query
+ * (on conn) when it is missing, stale or invalidated.  0 with *v filled
+ * (release it with sched_acache_put()), or the database error.
+ */
+int sched_acache_get(struct sched *s, struct pg_conn *conn, int64_t gid,
+    const char *platform, const char *model, const int64_t *excl, size_t nexcl,
+    int64_t now_ms, struct sched_acache_view *v) WARN_UNUSED;
+
+void sched_acache_put(struct sched_acache *ac, struct sched_acache_view *v);
+
+/* Every list is read again on its next use (a config or state change). */
+void sched_acache_invalidate(struct sched_acache *ac);
+
+/* Whether a config-changed event of this kind can change candidates. */
+bool sched_acache_kind(const char *kind);
+
+/*
+ * The batched last_used_at writer: sched_acache_flush() every
+ * last_used_flush_interval on a tick thread of its own, and once more at
+ * sched_acache_stop() (after the REP socket closed).
+ */
+int  sched_acache_start(struct sched *s, struct tick *t) WARN_UNUSED;
+void sched_acache_stop(struct sched *s, struct tick *t);
+
+/* Account aid was picked at now_ms: LRU order now, last_used_at later. */
+void sched_acache_touch(struct sched_acache *ac, int64_t aid, int64_t now_ms);
+
+/*
+ * Writes the pending last_used_at values with one UPDATE on conn; 0, or
+ * the database error (the values are then kept for the next flush).
+ */
+int sched_acache_flush(struct sched_acache *ac, struct pg_conn *conn);
+
+/* Pending last_used_at values, and lists read so far (tests, metrics). */
+size_t   sched_acache_pending(struct sched_acache *ac);
+uint64_t sched_acache_loads(struct sched_acache *ac);
 
 /* ---- sched_state.c: the account state machine ------------------------ */
 

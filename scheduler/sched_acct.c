@@ -1,11 +1,8 @@
 /*
  * sched_acct.c: the accounts side of an acquire and of a release.
  *
- * Candidates come straight from PostgreSQL on each acquire (one indexed
- * query): account state changes with every upstream 429, so a cache
- * would need its own invalidation and is left for the full policy.  The
- * schedulable predicate is the original's: active, schedulable, and no
- * rate-limit, overload or temporary pause still running.
+ * The schedulable predicate is the original's: active, schedulable, and
+ * no rate-limit, overload or temporary pause still running.
  *
  * Credentials are opened (AES-256-GCM, associated data naming the row)
  * only for the candidates looked at, and what the gateway needs is
@@ -33,12 +30,12 @@
  * (sched.account_proxy_unusable names the account and proxy ids, never
  * the secret).
  *
- * last_used_at is set with one UPDATE by primary key on the connection
- * the acquire already holds, after the slot is taken; the original
- * batches it every 10 s, which can come later if it ever shows up in
- * profiles (the LRU order wants it current).
+ * The acquire path reads its candidates through the account cache
+ * (sched_acache.c), which uses sched_acct_load() and sched_acct_inspect()
+ * here and batches last_used_at; sched_acct_list() serves the model list.
  */
 #include <jansson.h>
+#include <openssl/crypto.h>
 #include <stdio.h>
 
 #include "err.h"
@@ -92,6 +89,28 @@ static const char sched_acct_list_sql[] =
     " AND NOT (a.id = ANY ($3::bigint[]))"
     " ORDER BY a.priority, a.last_used_at NULLS FIRST, a.id"
     " LIMIT $4::integer";
+
+/* The same accounts whatever their time-bound state (the cache's load). */
+static const char sched_acct_load_sql[] =
+    "SELECT a.id, a.concurrency, a.type, a.credentials_enc,"
+    " p.id, p.protocol, p.host, p.port, p.username, p.password_enc,"
+    " a.priority,"
+    " COALESCE((extract(epoch FROM a.rate_limit_reset_at) * 1000)::bigint,"
+    "  0),"
+    " COALESCE((extract(epoch FROM a.overload_until) * 1000)::bigint, 0),"
+    " COALESCE((extract(epoch FROM a.temp_unschedulable_until) * 1000)"
+    "  ::bigint, 0),"
+    " COALESCE((extract(epoch FROM a.last_used_at) * 1000)::bigint, 0)"
+    " FROM accounts a"
+    " JOIN account_groups ag ON ag.account_id = a.id"
+    " AND ag.group_id = $1::bigint"
+    " LEFT JOIN proxies p ON p.id = a.proxy_id AND p.deleted_at IS NULL"
+    " AND p.status = 'active'"
+    " WHERE a.deleted_at IS NULL AND a.status = 'active' AND a.schedulable"
+    " AND (a.proxy_id IS NULL OR p.id IS NOT NULL)"
+    " AND a.platform = $2"
+    " ORDER BY a.priority, a.id"
+    " LIMIT $3::integer";
 
 /*
  * The proxy columns SCHED_PROXY_COLS of row r of res, from column col on,
@@ -172,6 +191,50 @@ sched_acct_list(struct pg_conn *conn, int64_t gid, const char *platform,
 		c[i].priority =
 		    (int32_t)strtol(PQgetvalue(res, (int)i, 10), NULL, 10);
 		c[i].creds_enc_hex = sched_acct_row_new(res, (int)i);
+	}
+	PQclear(res);
+	*out = c;
+	*n = rows;
+	return 0;
+}
+
+int
+sched_acct_load(struct pg_conn *conn, int64_t gid, const char *platform,
+    size_t cap, struct sched_cand **out, size_t *n)
+{
+	char               g[24], lim[24];
+	const char        *params[3] = {g, platform, lim};
+	struct sched_cand *c;
+	PGresult          *res;
+	size_t             i, rows;
+	int                rv;
+
+	snprintf(g, sizeof(g), "%lld", (long long)gid);
+	snprintf(lim, sizeof(lim), "%zu", cap);
+	rv = pg_exec(conn, sched_acct_load_sql, 3, params, &res);
+	if (rv != 0) {
+		log_warn("sched.account_query_failed", LOG_ERR(rv),
+		    LOG_STR("detail", pg_errmsg(conn)));
+		return rv;
+	}
+	rows = (size_t)PQntuples(res);
+	c = xcalloc(rows == 0 ? 1 : rows, sizeof(*c));
+	for (i = 0; i < rows; i++) {
+		int r = (int)i;
+
+		c[i].id = strtoll(PQgetvalue(res, r, 0), NULL, 10);
+		c[i].concurrency =
+		    (int32_t)strtol(PQgetvalue(res, r, 1), NULL, 10);
+		snprintf(
+		    c[i].type, sizeof(c[i].type), "%s", PQgetvalue(res, r, 2));
+		c[i].priority =
+		    (int32_t)strtol(PQgetvalue(res, r, 10), NULL, 10);
+		c[i].rate_until_ms = strtoll(PQgetvalue(res, r, 11), NULL, 10);
+		c[i].overload_until_ms =
+		    strtoll(PQgetvalue(res, r, 12), NULL, 10);
+		c[i].pause_until_ms = strtoll(PQgetvalue(res, r, 13), NULL, 10);
+		c[i].used_ms = strtoll(PQgetvalue(res, r, 14), NULL, 10);
+		c[i].creds_enc_hex = sched_acct_row_new(res, r);
 	}
 	PQclear(res);
 	*out = c;
@@ -437,13 +500,52 @@ sched_acct_prepare(struct sched *s, const struct sched_cand *c,
 }
 
 int
-sched_acct_touch(struct pg_conn *conn, int64_t aid)
+sched_acct_inspect(struct sched *s, const struct sched_cand *c,
+    const char *platform, json_t **mapping)
 {
-	char        id[24];
-	const char *params[1] = {id};
+	struct proto_sched_acquire_rep *rep;
+	json_error_t                    jerr;
+	json_t                         *j, *map;
+	uint8_t                        *pt;
+	size_t                          ptlen;
+	int                             rv;
 
-	snprintf(id, sizeof(id), "%lld", (long long)aid);
-	return pg_exec(conn,
-	    "UPDATE accounts SET last_used_at = now() WHERE id = $1::bigint", 1,
-	    params, NULL);
+	*mapping = NULL;
+	rv = sched_acct_open(s, c, &pt, &ptlen);
+	if (rv != 0) {
+		log_warn("sched.account_credentials_unreadable",
+		    LOG_I64("account", c->id), LOG_ERR(rv));
+		return -ERR_CRYPTO;
+	}
+	j = json_loadb((const char *)pt, ptlen, JSON_REJECT_DUPLICATES, &jerr);
+	crypto_free_secret(pt, ptlen + 1);
+	if (!json_is_object(j)) {
+		json_decref(j); /* jerr may quote the plaintext: not logged */
+		log_warn(
+		    "sched.account_credentials_bad", LOG_I64("account", c->id));
+		return -ERR_INVAL;
+	}
+	/*
+	 * The same checks as a real acquire, with the model the mapping
+	 * lists first (or any name when it is empty): the filled reply is
+	 * wiped at once.
+	 */
+	map = json_object_get(j, "model_mapping");
+	if (!json_is_object(map) || json_object_size(map) == 0)
+		map = NULL;
+	rep = xcalloc(1, sizeof(*rep));
+	rv = sched_acct_fill(s, c, j, platform,
+	    map != NULL ? json_object_iter_key(json_object_iter(map)) : "-",
+	    rep);
+	if (rv == 0)
+		rv = sched_acct_proxy(s, c, rep);
+	OPENSSL_cleanse(rep, sizeof(*rep));
+	free(rep);
+	if (rv == 0 && map != NULL)
+		*mapping = json_deep_copy(map);
+	json_decref(j);
+	if (rv == -ERR_INVAL)
+		log_warn(
+		    "sched.account_credentials_bad", LOG_I64("account", c->id));
+	return rv;
 }

@@ -1,12 +1,13 @@
 /*
  * sched_acquire.c: SCHED_ACQUIRE_REQ, the hot path.
  *
- * decode -> key (cache or one query) -> eligibility -> candidates (one
- * query, plus one for their priorities until the candidate query selects
- * them) -> model filter (decrypting each candidate's credentials) -> one
- * Lua call that honours the session binding, picks the least loaded
- * account of the best priority and holds a user, a key and an account slot
- * -> the winner's credential -> last_used_at -> reply.
+ * decode -> key (cache or one query) -> eligibility -> candidates serving
+ * the model (the account cache, sched_acache.c: no query in the steady
+ * state) -> one Lua call that honours the session binding, picks the
+ * least loaded account of the best priority and holds a user, a key and
+ * an account slot -> the winner's credential (the one decryption) ->
+ * last_used_at noted in memory -> reply.  In the steady state: no
+ * PostgreSQL round trip and one Redis round trip.
  *
  * Every refusal is an ACQUIRE_REP with an outcome, an error type of the
  * Anthropic error vocabulary and a message for the client; an ERROR_REP
@@ -23,8 +24,6 @@
 #include "err.h"
 #include "log.h"
 #include "sched.h"
-
-#define SCHED_CANDS_MAX SCHED_BATCH_MAX /* accounts looked at per acquire */
 
 static void
 sched_deny(struct proto_sched_acquire_rep *rep, int outcome, const char *etype,
@@ -153,7 +152,7 @@ sched_sticky_log(const struct proto_sched_acquire_req *req,
  */
 static void
 sched_take(struct sched *s, const struct proto_sched_acquire_req *req,
-    const struct sched_key *k, struct sched_cand *c, size_t n,
+    const struct sched_key *k, struct sched_cand *c, size_t n, size_t n_all,
     struct proto_sched_acquire_rep *rep)
 {
 	int64_t               aids[SCHED_BATCH_MAX];
@@ -170,24 +169,18 @@ sched_take(struct sched *s, const struct proto_sched_acquire_req *req,
 		sched_internal(rep);
 		return;
 	}
+	/* The cache checked their credentials and the model already. */
 	for (i = 0; i < n; i++) {
-		rv = sched_acct_prepare(s, &c[i], k->platform, req->model, rep);
-		if (rv != 0)
-			continue;
 		aids[nb] = c[i].id;
 		lims[nb] = c[i].concurrency;
 		prios[nb] = c[i].priority;
 		idx[nb++] = i;
 	}
-	/* The candidates' secrets were only for checking them. */
-	memset(rep->credential, 0, sizeof(rep->credential));
-	rep->credential_len = 0;
-	memset(rep->proxy_url, 0, sizeof(rep->proxy_url));
 	if (nb == 0) {
 		sched_deny(rep, PROTO_ACQ_NO_ACCOUNT, "api_error",
-		    n > 0 ? "No available accounts: no account supports the "
-		            "requested model"
-		          : "No available accounts");
+		    n_all > 0 ? "No available accounts: no account supports "
+		                "the requested model"
+		              : "No available accounts");
 		return;
 	}
 	sr.lease = rep->lease_id;
@@ -271,12 +264,11 @@ static void
 sched_acquire(struct sched *s, const struct proto_sched_acquire_req *req,
     struct proto_sched_acquire_rep *rep)
 {
-	struct sched_key   k;
-	struct sched_cand *c = NULL;
-	struct pg_conn    *conn;
-	size_t             n = 0;
-	int64_t            now = now_wall_ms();
-	int                rv;
+	struct sched_key          k;
+	struct sched_acache_view *v = NULL;
+	struct pg_conn           *conn;
+	int64_t                   now = now_wall_ms();
+	int                       rv;
 
 	if (!s->key_ok) {
 		log_error("sched.secret_key_missing", LOG_REQ(req->request_id));
@@ -306,21 +298,23 @@ sched_acquire(struct sched *s, const struct proto_sched_acquire_req *req,
 		rep->billing_type = 1;
 		rep->subscription_id = k.sub_id;
 	}
-	rv = sched_acct_list(conn, k.group_id, k.platform, req->excluded,
-	    req->n_excluded, SCHED_CANDS_MAX, &c, &n);
+	v = xmalloc(sizeof(*v));
+	rv = sched_acache_get(s, conn, k.group_id, k.platform, req->model,
+	    req->excluded, req->n_excluded, now, v);
 	if (rv != 0) {
+		free(v);
+		v = NULL;
 		sched_internal(rep);
 		goto out;
 	}
-	sched_take(s, req, &k, c, n, rep);
-	if (rep->outcome == PROTO_ACQ_OK) {
-		rv = sched_acct_touch(conn, rep->account_id);
-		if (rv != 0)
-			log_warn("sched.touch_failed",
-			    LOG_I64("account", rep->account_id), LOG_ERR(rv));
-	}
+	sched_take(s, req, &k, v->c, v->n, v->n_all, rep);
+	if (rep->outcome == PROTO_ACQ_OK)
+		sched_acache_touch(s->acache, rep->account_id, now);
 out:
-	sched_cands_free(c, n);
+	if (v != NULL) {
+		sched_acache_put(s->acache, v);
+		free(v);
+	}
 	pg_release(conn);
 }
 

@@ -260,9 +260,18 @@ test_acquire_ok(void)
 	             rep->credential_len) == 0);
 	T_EQ_INT(t_zcard("user", uid), 1);
 	T_EQ_INT(t_zcard("acct", a1), 1);
-	T_ASSERT(t_sql1("SELECT count(*) FROM accounts WHERE id = $1::bigint"
+	/* last_used_at waits in memory for the batched write. */
+	T_EQ_INT(t_sql1("SELECT count(*) FROM accounts WHERE id = $1::bigint"
 	                " AND last_used_at IS NOT NULL",
-	             a1) == 1);
+	             a1),
+	    0);
+	T_ASSERT(sched_acache_pending(S.acache) >= 1);
+	t_flush();
+	T_EQ_INT(sched_acache_pending(S.acache), 0);
+	T_EQ_INT(t_sql1("SELECT count(*) FROM accounts WHERE id = $1::bigint"
+	                " AND last_used_at IS NOT NULL",
+	             a1),
+	    1);
 	free(rep);
 
 	/* Another model: a1's mapping refuses it, a2 serves it as is. */

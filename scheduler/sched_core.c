@@ -35,6 +35,7 @@ sched_core_init(struct sched *s)
 		    LOG_MSG("SUB2API_SECRET_KEY is not set: acquires fail"));
 	}
 	s->keys = sched_keys_new((size_t)s->cfg->key_cache_size);
+	s->acache = sched_acache_new(s->cfg->account_cache_ttl);
 	s->memo = sched_state_memo_new();
 	rv = rds_script_new(sched_lua_acquire, &s->lua_acquire);
 	if (rv == 0)
@@ -64,6 +65,8 @@ void
 sched_core_release(struct sched *s)
 {
 	sched_keys_free(s->keys);
+	sched_acache_free(s->acache);
+	s->acache = NULL;
 	s->keys = NULL;
 	sched_state_memo_free(s->memo);
 	s->memo = NULL;

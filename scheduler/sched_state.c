@@ -479,6 +479,8 @@ sched_state_write(struct sched *s, struct pg_conn *conn,
 		    LOG_STR("detail", pg_errmsg(conn)));
 		return rv;
 	}
+	/* The candidate lists must see the change at once. */
+	sched_acache_invalidate(s->acache);
 	if (PQntuples(res) == 1)
 		log_info("sched.account_state",
 		    LOG_I64("account", o->account_id),
@@ -526,6 +528,8 @@ sched_state_success(struct sched *s, const struct sched_outcome *o)
 		pg_release(conn);
 		return rv;
 	}
+	if (PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 1), "0") != 0)
+		sched_acache_invalidate(s->acache); /* a rate limit cleared */
 	if (PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 1), "0") != 0)
 		log_info("sched.account_state",
 		    LOG_I64("account", o->account_id),

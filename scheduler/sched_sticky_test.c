@@ -166,6 +166,18 @@ t_once(const char *hash, const char *sess, const int64_t *excl, size_t nexcl)
 	return l.aid;
 }
 
+/* a as decimal text, in one of 4 rotating buffers. */
+static const char *
+t_i64(int64_t a)
+{
+	static char b[4][24];
+	static int  k;
+
+	k = (k + 1) % 4;
+	snprintf(b[k], sizeof(b[k]), "%lld", (long long)a);
+	return b[k];
+}
+
 static void
 t_bkey(int64_t gid, const char *sess, char *out, size_t cap)
 {
@@ -430,6 +442,74 @@ test_sticky_off(void)
 	T_ASSERT(t_once(h, "bad hash!", NULL, 0) != 0);
 }
 
+/*
+ * The account cache: a list is read once and reused; the LRU order sees
+ * this replica's picks at once; a change nobody announced shows only
+ * after the TTL, an announced one (or a state change) at once; a pause
+ * ends by the clock; last_used_at is written in one batch.
+ */
+static void
+test_account_cache(void)
+{
+	char     h[65];
+	int64_t  uid, gid, a, b, got[4];
+	uint64_t loads;
+	int      i;
+
+	t_setup();
+	uid = t_user(0);
+	gid = t_group();
+	a = t_account(gid, 3);
+	b = t_account(gid, 3);
+	t_key(uid, gid, h);
+	loads = sched_acache_loads(S.acache);
+	for (i = 0; i < 4; i++)
+		got[i] = t_once(h, NULL, NULL, 0);
+	T_EQ_INT(sched_acache_loads(S.acache), loads + 1);
+	/* Never used: id order; then least recently used first. */
+	T_EQ_INT(got[0], a);
+	T_EQ_INT(got[1], b);
+	T_EQ_INT(got[2], a);
+	T_EQ_INT(got[3], b);
+	/* Unannounced: the cached list still offers a (b is older now). */
+	t_sql_quiet("UPDATE accounts SET schedulable = false WHERE id = "
+	            "$1::bigint",
+	    1, (const char *const[]){t_i64(a)});
+	T_EQ_INT(t_once(h, NULL, NULL, 0), a);
+	T_EQ_INT(sched_acache_loads(S.acache), loads + 1);
+	/* Announced (config-changed): read again, a is gone. */
+	sched_acache_invalidate(S.acache);
+	for (i = 0; i < 3; i++)
+		T_EQ_INT(t_once(h, NULL, NULL, 0), b);
+	T_EQ_INT(sched_acache_loads(S.acache), loads + 2);
+	/* A pause ends by the clock, with no read. */
+	t_sql1("UPDATE accounts SET schedulable = true,"
+	       " temp_unschedulable_until = now() + interval '300 ms'"
+	       " WHERE id = $1::bigint",
+	    a);
+	T_EQ_INT(t_once(h, NULL, NULL, 0), b);
+	loads = sched_acache_loads(S.acache);
+	for (i = 0; i < 400 && t_once(h, NULL, NULL, 0) != a; i++)
+		usleep(5000);
+	T_ASSERT(i < 400);
+	T_EQ_INT(sched_acache_loads(S.acache), loads);
+	/* last_used_at: pending in memory, then one UPDATE for both. */
+	T_ASSERT(sched_acache_pending(S.acache) >= 2);
+	T_EQ_INT(t_sql1("SELECT count(*) FROM accounts WHERE last_used_at IS"
+	                " NOT NULL AND id IN ($1::bigint, $1::bigint + 1)",
+	             a),
+	    0);
+	T_OK(sched_acache_flush(S.acache, DB));
+	T_EQ_INT(sched_acache_pending(S.acache), 0);
+	T_EQ_INT(t_sql1("SELECT count(*) FROM accounts WHERE last_used_at IS"
+	                " NOT NULL AND id IN ($1::bigint, $1::bigint + 1)",
+	             a),
+	    2);
+	T_ASSERT(sched_acache_kind("account") && sched_acache_kind("proxy") &&
+	    sched_acache_kind("group") && !sched_acache_kind("user") &&
+	    !sched_acache_kind("api_key"));
+}
+
 static void
 test_zz_teardown(void)
 {
@@ -442,4 +522,4 @@ T_MAIN(T_CASE(test_same_session_one_account), T_CASE(test_spread),
     T_CASE(test_group_namespace), T_CASE(test_unschedulable_rebinds),
     T_CASE(test_excluded_keeps_binding), T_CASE(test_full_keeps_binding),
     T_CASE(test_ttl_refreshed), T_CASE(test_sticky_off),
-    T_CASE(test_zz_teardown))
+    T_CASE(test_account_cache), T_CASE(test_zz_teardown))

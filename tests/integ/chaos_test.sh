@@ -43,6 +43,9 @@ export SUB2API_BILLING_BATCH_MAX=200
 export SUB2API_GATEWAY_SPOOL_SYNC_INTERVAL=500ms
 export SUB2API_GATEWAY_SPOOL_RESEND_AFTER=2s
 export SUB2API_GATEWAY_SPOOL_SYNC_BATCH=512
+# The scheduler's account cache on, as in production: failovers and
+# account state changes under load go through it.
+export GWS_ACCOUNT_CACHE_TTL=1s
 
 chaos_cleanup() {
 	gws_cleanup

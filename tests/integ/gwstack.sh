@@ -49,6 +49,10 @@ gws_up() {
 	export SUB2API_GATEWAY_LISTEN_ADDR=127.0.0.1:$GW
 	export SUB2API_GATEWAY_HEALTH_ADDR=127.0.0.1:$GW_HEALTH
 	export SUB2API_SCHEDULER_HEALTH_ADDR=127.0.0.1:$SCHED_HEALTH
+	# The tests change accounts and proxies with SQL, which announces
+	# nothing: the scheduler reads them on every acquire unless a test
+	# (or the bench) asks for the account cache with GWS_ACCOUNT_CACHE_TTL.
+	export SUB2API_SCHEDULER_ACCOUNT_CACHE_TTL=${GWS_ACCOUNT_CACHE_TTL:-0}
 	export SUB2API_BILLING_HEALTH_ADDR=127.0.0.1:$BILL_HEALTH
 	export SUB2API_GATEWAY_BODY_MAX=1M
 	CTL="$BIN/sub2apictl --db $DB"
