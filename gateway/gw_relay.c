@@ -535,9 +535,10 @@ gw_relay_done(struct gw *gw, struct gw_req *r, CURLcode rc)
 	pthread_mutex_lock(&r->mu);
 	r->out_done = true;
 	pthread_mutex_unlock(&r->mu);
+	/* The client first: the release is off the answer's critical path. */
+	gw_io_resume(r);
 	gw_relay_release(
 	    gw, r, r->up_status, rc == CURLE_OK ? "" : "stream_error");
-	gw_io_resume(r);
 	gw_io_finish(gw, r);
 }
 
