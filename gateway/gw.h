@@ -47,7 +47,7 @@ struct gw_spool;
 	    "Status heartbeat to the collectors, every this often.")           \
 	X(body_max, CFG_SIZE, "100M", 1024, 1073741824, NULL, 0,               \
 	    "Largest request body accepted (413 beyond).")                     \
-	X(header_max, CFG_SIZE, "128k", 16384, 16777216, NULL, 0,              \
+	X(header_max, CFG_SIZE, "32k", 16384, 16777216, NULL, 0,               \
 	    "Memory for one connection's request line and headers (431).")     \
 	X(conn_limit, CFG_INT, "10000", 1, 1000000, NULL, 0,                   \
 	    "Client connections at most.")                                     \

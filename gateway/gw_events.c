@@ -25,7 +25,7 @@ static void
 gw_events_ids(const struct gw_req *r, int64_t *uid, int64_t *kid, int64_t *gid,
     int64_t *aid)
 {
-	const struct proto_sched_acquire_rep *d = r->dec;
+	const struct gw_dec *d = r->dec;
 
 	*uid = d ? d->user_id : 0;
 	*kid = d ? d->api_key_id : 0;

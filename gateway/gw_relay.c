@@ -9,6 +9,7 @@
  */
 #include "gw_relay.h"
 
+#include <openssl/crypto.h>
 #include <stdio.h>
 
 #include "err.h"
@@ -377,6 +378,23 @@ gw_relay_refusal(
 	return gw_err_from_refusal(d->outcome, d->err_message);
 }
 
+/* Copies what the request keeps of decision d into k. */
+static void
+gw_relay_keep(struct gw_dec *k, const struct proto_sched_acquire_rep *d)
+{
+	memset(k, 0, sizeof(*k));
+	k->outcome = d->outcome;
+	k->user_id = d->user_id;
+	k->api_key_id = d->api_key_id;
+	k->group_id = d->group_id;
+	k->account_id = d->account_id;
+	k->subscription_id = d->subscription_id;
+	(void)str_copy(k->platform, sizeof(k->platform), d->platform);
+	(void)str_copy(
+	    k->upstream_model, sizeof(k->upstream_model), d->upstream_model);
+	(void)str_copy(k->lease_id, sizeof(k->lease_id), d->lease_id);
+}
+
 void
 gw_relay_acquired(
     struct gw *gw, struct gw_req *r, int rv, const void *rep, size_t len)
@@ -405,8 +423,9 @@ gw_relay_acquired(
 		gw_io_finish(gw, r);
 		return;
 	}
-	free(r->dec);
-	r->dec = d;
+	if (r->dec == NULL)
+		r->dec = xmalloc(sizeof(*r->dec));
+	gw_relay_keep(r->dec, d);
 	r->released = d->outcome != PROTO_ACQ_OK; /* no lease to return */
 	/* BUSY registered r as waiting; a success took it out again. */
 	if (d->outcome == PROTO_ACQ_BUSY)
@@ -416,21 +435,19 @@ gw_relay_acquired(
 	if (r->cancelled) {
 		gw_relay_release(gw, r, 0, "client_closed");
 		gw_io_finish(gw, r);
-		return;
-	}
-	if (d->outcome == PROTO_ACQ_BUSY && !d->fail_fast &&
-	    gw_relay_wait(gw, r))
-		return; /* asks again when its back-off ends */
-	if (d->outcome != PROTO_ACQ_OK) {
+	} else if (d->outcome == PROTO_ACQ_BUSY && !d->fail_fast &&
+	    gw_relay_wait(gw, r)) {
+		/* asks again when its back-off ends */
+	} else if (d->outcome != PROTO_ACQ_OK) {
 		gw_relay_fail(gw, r, gw_relay_refusal(r, d));
 		gw_io_finish(gw, r);
-		return;
-	}
-	if (gw_up_start(gw, r) != 0) {
+	} else if (gw_up_start(gw, r, d) != 0) {
 		gw_relay_release(gw, r, 0, "gateway_error");
 		gw_relay_fail(gw, r, GW_E_INTERNAL);
 		gw_io_finish(gw, r);
 	}
+	OPENSSL_cleanse(d, sizeof(*d)); /* the credential and proxy URL */
+	free(d);
 }
 
 /* Whether another account may be tried for this failed attempt. */

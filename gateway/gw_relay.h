@@ -37,7 +37,8 @@ void gw_relay_count_error(
     struct gw *gw, struct gw_req *r, enum gw_err_code code);
 
 /* gw_up.c: the libcurl transfer of one attempt. */
-int  gw_up_start(struct gw *gw, struct gw_req *r) WARN_UNUSED;
+int  gw_up_start(struct gw *gw, struct gw_req *r,
+     const struct proto_sched_acquire_rep *d) WARN_UNUSED;
 void gw_up_stop(struct gw *gw, struct gw_req *r);
 /* A plain (non-stream) answer: usage, model rewrite, into r->out. */
 void gw_up_finish_body(struct gw *gw, struct gw_req *r);

@@ -46,6 +46,25 @@ enum gw_rstate {
 	GW_R_DONE,
 };
 
+/*
+ * What a request keeps of the scheduler's decision for its whole life:
+ * the ids, the lease and the model, about 300 bytes.  The full reply
+ * (about 19 KiB, with the credential and proxy URL) lives only until the
+ * upstream transfer is set up, so neither its size nor its secrets stay
+ * with a long stream.
+ */
+struct gw_dec {
+	int32_t outcome;
+	int64_t user_id;
+	int64_t api_key_id;
+	int64_t group_id;
+	int64_t account_id;
+	int64_t subscription_id;
+	char    platform[PROTO_PLATFORM_MAX + 1];
+	char    upstream_model[PROTO_MODEL_MAX + 1];
+	char    lease_id[PROTO_ID_MAX + 1];
+};
+
 struct gw_req {
 	pthread_mutex_t        mu;
 	int                    refs; /* (mu) */
@@ -72,22 +91,22 @@ struct gw_req {
 	struct gw_anth_hdrs client_hdrs; /* the forwardable ones */
 
 	/* The scheduler's decision and the failover bookkeeping (io). */
-	enum gw_rstate                  state;
-	struct proto_sched_acquire_rep *dec;
-	int64_t                         excluded[PROTO_EXCLUDED_MAX];
-	uint32_t                        n_excluded;
-	int                             switches;
-	bool                            acq_inflight;
-	bool                            waiting; /* for a free slot */
-	int64_t                         wait_end_ms;
-	int64_t                         retry_at_ms;
-	int64_t                         backoff_ms;
-	int64_t                         next_ping_ms;
-	bool                            pinged;  /* 200 + pings already sent */
-	bool                            relayed; /* upstream bytes went out */
-	bool                            cancelled; /* while acq_inflight */
-	bool                            queued;    /* a BUSY made it a waiter */
-	enum gw_err_code                last_err;  /* last failed attempt */
+	enum gw_rstate   state;
+	struct gw_dec   *dec;
+	int64_t          excluded[PROTO_EXCLUDED_MAX];
+	uint32_t         n_excluded;
+	int              switches;
+	bool             acq_inflight;
+	bool             waiting; /* for a free slot */
+	int64_t          wait_end_ms;
+	int64_t          retry_at_ms;
+	int64_t          backoff_ms;
+	int64_t          next_ping_ms;
+	bool             pinged;    /* 200 + pings already sent */
+	bool             relayed;   /* upstream bytes went out */
+	bool             cancelled; /* while acq_inflight */
+	bool             queued;    /* a BUSY made it a waiter */
+	enum gw_err_code last_err;  /* last failed attempt */
 
 	/* The upstream transfer (io). */
 	CURL               *easy;

@@ -26,6 +26,7 @@
 
 #define GW_UP_ERRBODY_MAX (64 * 1024)
 #define GW_UP_CRED_MAX    8192
+#define GW_UP_RECV_BUF    8192L /* bytes per upstream read */
 
 struct gw_up_cred {
 	char type[32];
@@ -204,15 +205,15 @@ gw_up_write_cb(char *p, size_t size, size_t n, void *arg)
 }
 
 int
-gw_up_start(struct gw *gw, struct gw_req *r)
+gw_up_start(
+    struct gw *gw, struct gw_req *r, const struct proto_sched_acquire_rep *d)
 {
-	const struct proto_sched_acquire_rep *d = r->dec;
-	struct gw_anth_account                acct;
-	struct gw_anth_hdrs                   hdrs;
-	struct gw_up_cred                     cred;
-	struct buf                            url, line;
-	size_t                                i;
-	int                                   rv;
+	struct gw_anth_account acct;
+	struct gw_anth_hdrs    hdrs;
+	struct gw_up_cred      cred;
+	struct buf             url, line;
+	size_t                 i;
+	int                    rv;
 
 	memset(&acct, 0, sizeof(acct));
 	memset(&hdrs, 0, sizeof(hdrs));
@@ -308,6 +309,8 @@ gw_up_start(struct gw *gw, struct gw_req *r)
 	    r->easy, CURLOPT_CONNECTTIMEOUT_MS, (long)gw->cfg->connect_timeout);
 	curl_easy_setopt(r->easy, CURLOPT_TCP_KEEPALIVE, 1L);
 	curl_easy_setopt(r->easy, CURLOPT_TCP_NODELAY, 1L);
+	/* Per-stream memory: SSE events are small (curl's default is 16k). */
+	curl_easy_setopt(r->easy, CURLOPT_BUFFERSIZE, GW_UP_RECV_BUF);
 	curl_easy_setopt(r->easy, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_1_1);
 	/*
 	 * The account's proxy or none; never the environment's (an empty

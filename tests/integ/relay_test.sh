@@ -2,7 +2,7 @@
 # relay_test.sh: Anthropic Messages through the real gateway, scheduler and
 # billing (as the usage-event subscriber) to the fake upstream.
 #  - non-stream and stream answers reach the client intact, with usage;
-#  - count_tokens;
+#  - count_tokens; request headers up to header_max;
 #  - the error matrix: no key, unknown key, disabled key, zero balance,
 #    bad JSON, missing model, body over the limit, unknown route;
 #  - failover: account A answers 429, the request succeeds on B;
@@ -29,6 +29,10 @@ t_eq "non-stream 200" 200 "$(msg "$KEY" "$B")"
 t_eq "non-stream is a message" message "$(jget 'd["type"]')"
 t_eq "non-stream model echoed" claude-sonnet-4-5 "$(jget 'd["model"]')"
 t_check "non-stream usage present" test "$(jget 'd["usage"]["output_tokens"]')" -gt 0
+# header_max (32 KiB by default): 20 KB of headers pass, 40 KB get 431.
+PAD=$(head -c 20000 /dev/zero | tr '\0' a)
+t_eq "20 KB of headers accepted" 200 "$(msg "$KEY" "$B" -H "x-pad: $PAD")"
+t_eq "40 KB of headers refused 431" 431 "$(msg "$KEY" "$B" -H "x-pad: $PAD$PAD")"
 
 SB='{"model":"claude-sonnet-4-5","max_tokens":64,"stream":true,"messages":[{"role":"user","content":"hi"}]}'
 t_eq "stream 200" 200 "$(msg "$KEY" "$SB" -H 'authorization: Bearer '"$KEY")"
@@ -190,7 +194,7 @@ for i in $(seq 1 $N); do
 done
 sent=$(gws_metric $GW_HEALTH sub2api_gateway_usage_events_total)
 t_check "billing received every usage event" t_wait 10 bash -c "[ \"\$(curl -fsS http://127.0.0.1:$BILL_HEALTH/metrics | awk '\$1==\"sub2api_billing_usage_events_total\" {print \$2}')\" = $sent ]"
-t_eq "one usage event per completed request (N + 32 earlier)" $((N + 32)) "$sent"
+t_eq "one usage event per completed request (N + 33 earlier)" $((N + 33)) "$sent"
 
 for s in gateway scheduler billing; do
 	gws_stop "$s"
