@@ -106,8 +106,14 @@ struct gw {
 	atomic_uint_fast64_t usage_seq;
 	atomic_uint_fast64_t error_seq;
 	atomic_int           inflight; /* requests the io side holds */
-	struct tick          ping_tick;
-	struct tick          hb_tick;
+	/*
+	 * Connections MHD keeps on its suspended list: counted from
+	 * MHD_suspend_connection() until MHD calls back into the connection
+	 * after its resume (MHD_stop_daemon() aborts while one is left).
+	 */
+	atomic_int   parked;
+	struct tick  ping_tick;
+	struct tick  hb_tick;
 	atomic_llong ping_ok_ms; /* monotonic time of the last good ping */
 	uint64_t     hb_seq;     /* only the hb tick thread touches it */
 	atomic_int   state;      /* enum gw_state */

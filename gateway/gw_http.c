@@ -27,7 +27,8 @@
 #include "gw_relay.h"
 #include "log.h"
 
-#define GW_HTTP_BLOCK 8192 /* bytes handed to MHD per reader call */
+#define GW_HTTP_BLOCK          8192 /* bytes handed to MHD per reader call */
+#define GW_HTTP_UNPARK_WAIT_MS 2000 /* MHD resuming them at shutdown */
 
 static const char gw_http_ok[] = "{\"status\":\"ok\"}";
 
@@ -65,6 +66,31 @@ gw_http_error(struct MHD_Connection *c, enum gw_err_code code)
 	return rv;
 }
 
+/*
+ * MHD calls back into r's connection: a suspension of it, if any, is
+ * over (MHD thread only, as are the suspensions).
+ */
+static void
+gw_http_unpark(struct gw_req *r)
+{
+	if (r->parked) {
+		r->parked = false;
+		atomic_fetch_sub(&r->gw->parked, 1);
+	}
+}
+
+/* Suspends r's connection; the caller holds r->mu (MHD thread). */
+static void
+gw_http_park(struct gw_req *r)
+{
+	r->suspended = true;
+	if (!r->parked) {
+		r->parked = true;
+		atomic_fetch_add(&r->gw->parked, 1);
+	}
+	MHD_suspend_connection(r->conn);
+}
+
 /* The content reader: copies from r->out; suspends when it is empty. */
 static ssize_t
 gw_http_reader(void *cls, uint64_t pos, char *out, size_t max)
@@ -74,6 +100,7 @@ gw_http_reader(void *cls, uint64_t pos, char *out, size_t max)
 	bool           unpause = false;
 
 	(void)pos;
+	gw_http_unpark(r);
 	pthread_mutex_lock(&r->mu);
 	if (r->out.len > 0) {
 		n = r->out.len < max ? r->out.len : max;
@@ -96,8 +123,7 @@ gw_http_reader(void *cls, uint64_t pos, char *out, size_t max)
 		return r->client_gone ? MHD_CONTENT_READER_END_WITH_ERROR
 		                      : MHD_CONTENT_READER_END_OF_STREAM;
 	}
-	r->suspended = true;
-	MHD_suspend_connection(r->conn);
+	gw_http_park(r);
 	pthread_mutex_unlock(&r->mu);
 	return 0;
 }
@@ -263,8 +289,7 @@ gw_http_submit(struct gw *gw, struct gw_req *r)
 		pthread_mutex_unlock(&r->mu);
 		return GW_E_NO_ACCOUNTS; /* shutting down */
 	}
-	r->suspended = true;
-	MHD_suspend_connection(r->conn);
+	gw_http_park(r);
 	pthread_mutex_unlock(&r->mu);
 	return GW_E_MAX_;
 }
@@ -330,6 +355,7 @@ gw_http_cb(void *cls, struct MHD_Connection *c, const char *url,
 	(void)version;
 	if (r == NULL)
 		return gw_http_begin(gw, c, url, method, con_cls);
+	gw_http_unpark(r);
 	if (*upload_data_size != 0) {
 		if (r->route != GW_RT_NONE && !r->too_big &&
 		    buf_add(&r->body, upload_data, *upload_data_size) != 0)
@@ -372,6 +398,7 @@ gw_http_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	if (r == NULL)
 		return;
 	*con_cls = NULL;
+	gw_http_unpark(r);
 	pthread_mutex_lock(&r->mu);
 	if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
 		r->client_gone = true;
@@ -441,7 +468,25 @@ gw_http_quiesce(struct gw *gw)
 void
 gw_http_stop(struct gw *gw)
 {
-	if (gw->front != NULL)
-		MHD_stop_daemon(gw->front);
+	struct timespec ts = {0, 5 * 1000 * 1000};
+	int64_t         end = now_mono_ms() + GW_HTTP_UNPARK_WAIT_MS;
+
+	if (gw->front == NULL)
+		return;
+	/*
+	 * Every connection was resumed (gw_io_stop()); MHD takes them off
+	 * its suspended list on its own thread, which must have happened
+	 * before MHD_stop_daemon(), or MHD aborts the process.
+	 */
+	while (atomic_load(&gw->parked) > 0 && now_mono_ms() < end)
+		nanosleep(&ts, NULL);
+	if (atomic_load(&gw->parked) > 0) {
+		/* Exiting anyway: leave MHD running rather than abort. */
+		log_error("gw.front_stop_skipped",
+		    LOG_I64("suspended", atomic_load(&gw->parked)));
+		gw->front = NULL;
+		return;
+	}
+	MHD_stop_daemon(gw->front);
 	gw->front = NULL;
 }

@@ -138,6 +138,7 @@ struct gw_req {
 	bool       out_done;
 	bool       paused;    /* upstream paused: out is full */
 	bool       suspended; /* MHD connection suspended */
+	bool       parked;    /* counted in gw->parked (MHD thread only) */
 	bool       client_gone;
 	bool       committed; /* bytes went (or are going) to the client */
 	bool       released;  /* (io) lease returned */

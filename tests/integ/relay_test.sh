@@ -8,7 +8,8 @@
 #  - failover: account A answers 429, the request succeeds on B;
 #  - client disconnect mid-stream: the fake sees its connection closed
 #    within 1 s and Redis holds no slot for the request 1 s later;
-#  - every completed request yields exactly one usage event.
+#  - every completed request yields exactly one usage event;
+#  - the gateway exits 0 on SIGTERM while holding 200 streams.
 . "$(dirname "$0")/lib.sh"
 
 . "$(dirname "$0")/gwstack.sh"
@@ -196,9 +197,22 @@ sent=$(gws_metric $GW_HEALTH sub2api_gateway_usage_events_total)
 t_check "billing received every usage event" t_wait 10 bash -c "[ \"\$(curl -fsS http://127.0.0.1:$BILL_HEALTH/metrics | awk '\$1==\"sub2api_billing_usage_events_total\" {print \$2}')\" = $sent ]"
 t_eq "one usage event per completed request (N + 33 earlier)" $((N + 33)) "$sent"
 
+# Stopped while holding streams: MHD must have resumed every suspended
+# connection before it stops (it aborts otherwise).
+HOLD='{"model":"claude-sonnet-4-5@fake:drip=1000:deltas=100000","max_tokens":64,"stream":true,"messages":[{"role":"user","content":"hi"}]}'
+psql -qAt "$DB" -c "UPDATE users SET concurrency = 1000 WHERE email = 'rich@example.com'; UPDATE accounts SET concurrency = 1000" >/dev/null
+HKEY=$(gws_newkey rich@example.com) # a key not in the scheduler's cache
+"$BIN/loadgen" --url "http://127.0.0.1:$GW/v1/messages" --body "$HOLD" -H "x-api-key: $HKEY" \
+	--mode hold --streams 200 --ramp 1000 --duration 60 --timeout 20 --json >"$T_TMP/hold.json" 2>"$T_TMP/hold.err" &
+HOLD_PID=$!
+t_check "200 streams held before the stop" t_wait 20 grep -q '^READY 200$' "$T_TMP/hold.err"
+fds=$(gws_metric $GW_HEALTH process_open_fds)
+t_check "each with a client and an upstream socket ($fds fds >= 400)" test "$fds" -ge 400
 for s in gateway scheduler billing; do
 	gws_stop "$s"
 	t_eq "$s exits 0 on SIGTERM" 0 $?
 done
+kill "$HOLD_PID" 2>/dev/null
+wait "$HOLD_PID" 2>/dev/null
 t_fails "no sanitizer report" grep -qE 'LeakSanitizer|AddressSanitizer|runtime error' "$T_TMP/gateway.log" "$T_TMP/scheduler.log"
 t_done
