@@ -130,6 +130,9 @@ export SUB2API_LOG_LEVEL=warn
 export SUB2API_OPSMON_HEALTH_ADDR=127.0.0.1:$OPS_HEALTH
 export SUB2API_GATEWAY_CONN_LIMIT=12000
 export GWS_FAKE_ARGS="--conn-limit 12000 --log-level warn"
+# The scheduler's account cache as in production (its default TTL); the
+# integration tests turn it off because they edit accounts with SQL.
+export GWS_ACCOUNT_CACHE_TTL=1s
 log "stack on base $BASE"
 gws_up "$BASE" >"$T_TMP/up.log"
 "$BIN/sub2api-opsmon" >>"$T_TMP/opsmon.log" 2>&1 &
@@ -328,7 +331,7 @@ for r in $RATES; do
 		settle
 		CPU_OUT=$RES/cpu_lat_${p}_$r.json lg "$RES/lat_${p}_$r.json" \
 			--url "${URL[$p]}/v1/messages" --method POST "${HDRS[@]}" --body-file "$SMALL" \
-			--mode open --rate "$r" --duration "$CELL_S" --warmup "$WARM_S"
+			--mode open --rate "$r" --duration "$CELL_S" --warmup "$WARM_S" --timeout 10
 		echo "$p" >>"$RES/order_lat_$r.txt"
 	done
 	i=$((i + 1))
@@ -352,7 +355,7 @@ for k in 0 1 2; do
 	fi
 	CPU_OUT=$RES/cpu_closed_$p.json lg "$RES/closed_$p.json" \
 		--url "${URL[$p]}/v1/messages" --method POST "${HDRS[@]}" --body-file "$SMALL" \
-		--mode closed --conns "$CONNS" --duration "$CELL_S" --warmup "$WARM_S"
+		--mode closed --conns "$CONNS" --duration "$CELL_S" --warmup "$WARM_S" --timeout 10
 	if [ "$p" = gateway ]; then
 		now_ms >"$RES/lag_load_end.txt"
 		t_wait 120 billing_idle
@@ -381,7 +384,7 @@ for k in 0 1 2; do
 	settle
 	lg "$RES/stream_$p.json" --url "${URL[$p]}/v1/messages" --method POST "${HDRS[@]}" \
 		--body-file "$STREAM" --stream --mode open --rate "$STREAM_RATE" \
-		--duration "$CELL_S" --warmup "$WARM_S"
+		--duration "$CELL_S" --warmup "$WARM_S" --timeout 10
 done
 ngx_stop
 
@@ -432,6 +435,7 @@ for n in $STREAMS; do
 	while alive "$LG_PID"; do
 		c=$(cpu_ticks "${PID[gateway]}")
 		r=$(rss_kb "${PID[gateway]}")
+		echo "$(now_ms) $c $r" >>"$out.trace"
 		if alive "$LG_PID"; then
 			c1=$c
 			t1=$(now_ms)

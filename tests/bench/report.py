@@ -272,8 +272,18 @@ def main():
             e["fake_rss_mib"] = c["fake_rss_ready_kb"] / 1024
             e["sched_rss_mib"] = c["sched_rss_ready_kb"] / 1024
         e["gateway_log"] = c.get("gateway_log") or ""
-        if ready < n and not why:
-            why = e["error"] = f"held {ready} of {n}"
+        if ready < n:
+            st = lgd.get("status") or {}
+            bad = {k: v for k, v in st.items() if k != "200" and v}
+            more = [f"held {ready:,} of {n:,}"]
+            if bad:
+                more.append("responses " + json.dumps(bad, sort_keys=True))
+            for k in ("conn_errors", "timeouts"):
+                if lgd.get(k):
+                    more.append(f"{k} {lgd[k]}")
+            if why:
+                more.append(why)
+            why = e["error"] = ", ".join(more)
         if why:
             res.failed.append(f"capacity {n}: {why}")
         cap[n] = e
@@ -397,8 +407,9 @@ def main():
         ncores = mach["nproc"] or 1
         bound = ("the machine's cores are saturated, so CPU per request is the limit"
                  if total >= 90 * ncores else
-                 "the cores are NOT saturated, so waiting (round trips, queues, locks) "
-                 "limits it, not CPU")
+                 "this run's processes do NOT saturate the cores, so waiting (round trips, "
+                 "queues, locks) or other work on the shared machine limits it, not this "
+                 "stack's CPU")
         busy = ", ".join(f"{p} {gcpu[p]['pct']:.0f} %" for p in PROCS
                          if p in gcpu and gcpu[p]["pct"] >= 0.5)
         load = " ".join(run.get("loadavg_end") or []) or "?"
@@ -415,8 +426,7 @@ def main():
         meas = f"held {c5['held']:,}" + (f", {per:.1f} KiB per stream" if per is not None else "")
         lim = []
         if c5["held"] < T_STREAMS:
-            lim.append(f"the gateway held {c5['held']:,} of {T_STREAMS:,}: "
-                       f"{c5.get('error') or 'no error recorded'}"
+            lim.append(f"{c5.get('error') or 'no error recorded'}"
                        + (f"; gateway log: {c5['gateway_log']}" if c5.get("gateway_log") else ""))
         if per is not None and per > T_RSS_PER_STREAM_KIB:
             lim.append(f"RSS per stream {per:.1f} KiB (gateway {c5['rss_idle_mib']:.1f} MiB idle, "
