@@ -24,7 +24,9 @@
 # RATES ("500 1000 2000"), STREAMS ("1000 5000"), HOLD_S (10) and RAMP
 # (1000 new streams/s) of the capacity runs, BILL_N (30000), BENCH_BASE
 # (20080: gateway port; health ports BASE+11..15, nginx BASE+20), LOADGEN
-# (build/bin/loadgen), OUT_MD, OUT_JSON.
+# (build/bin/loadgen), OUT_MD, OUT_JSON, SCENARIOS (all of "billing latency
+# closed stream capacity soak"; a subset is for development, and the page
+# then says "not run" for the rest).
 set -u
 cd "$(dirname "$0")/../.." || exit 1
 ROOT=$(pwd)
@@ -41,6 +43,7 @@ BILL_N=${BILL_N:-30000}
 STREAM_RATE=${STREAM_RATE:-100}
 SOAK_RATE=${SOAK_RATE:-1000}
 CONNS=${CONNS:-32}
+SCENARIOS=${SCENARIOS:-billing latency closed stream capacity soak}
 LOADGEN=${LOADGEN:-$BIN/loadgen}
 OUT_MD=${OUT_MD:-$ROOT/docs/PERFORMANCE.md}
 OUT_JSON=${OUT_JSON:-$ROOT/docs/performance.json}
@@ -52,6 +55,7 @@ OPS_HEALTH=$((BASE + 14))
 mkdir -p "$RES" "$NGX_DIR"
 export T_TMP BIN ROOT
 T0=$(date +%s%N)
+STARTED=$(date -u '+%Y-%m-%d %H:%M UTC')
 
 # shellcheck source=tests/integ/lib.sh
 . tests/integ/lib.sh
@@ -76,15 +80,7 @@ now_ms() { echo $((${EPOCHREALTIME/./} / 1000)); }
 rss_kb() { awk '/^VmRSS:/ { print $2; f = 1 } END { if (!f) print 0 }' "/proc/$1/status" 2>/dev/null || echo 0; }
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
 alive() { [ -n "${1:-}" ] && kill -0 "$1" 2>/dev/null; }
-
-# --- 4a. billing's own throughput, before the stack (nothing else runs) ---
-log "billing events/s ($BILL_N events)"
-if HEALTH_PORT=$((BASE + 15)) BIN=$BIN bash tests/bench/billing.sh "$BILL_N" \
-	>"$T_TMP/billing_sh.out" 2>&1 && [ -s build/bench/billing.json ]; then
-	cp build/bench/billing.json "$RES/billing.json"
-else
-	tail -5 "$T_TMP/billing_sh.out" >"$RES/billing.json.fail"
-fi
+has() { [[ " $SCENARIOS " == *" $1 "* ]]; }
 
 # --- The stack ---
 LG_PID=
@@ -125,6 +121,17 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+
+# --- 4a. billing's own throughput, before the stack (nothing else runs) ---
+if has billing; then
+	log "billing events/s ($BILL_N events)"
+	if HEALTH_PORT=$((BASE + 15)) BIN=$BIN bash tests/bench/billing.sh "$BILL_N" \
+		>"$T_TMP/billing_sh.out" 2>&1 && [ -s build/bench/billing.json ]; then
+		cp build/bench/billing.json "$RES/billing.json"
+	else
+		tail -5 "$T_TMP/billing_sh.out" >"$RES/billing.json.fail"
+	fi
+fi
 
 export SUB2API_LOG_LEVEL=warn
 export SUB2API_OPSMON_HEALTH_ADDR=127.0.0.1:$OPS_HEALTH
@@ -324,68 +331,75 @@ PG_PIDS=$(psql -qAt "$SUB2API_TEST_DATABASE_URL" -c "SELECT pid FROM pg_stat_act
 # --- 1. Added latency at fixed rates; the order of paths turns per cell ---
 PATHS=(direct nginx gateway)
 i=0
-for r in $RATES; do
-	for k in 0 1 2; do
-		p=${PATHS[$(((i + k) % 3))]}
-		log "latency: $p at $r/s"
-		settle
-		CPU_OUT=$RES/cpu_lat_${p}_$r.json lg "$RES/lat_${p}_$r.json" \
-			--url "${URL[$p]}/v1/messages" --method POST "${HDRS[@]}" --body-file "$SMALL" \
-			--mode open --rate "$r" --duration "$CELL_S" --warmup "$WARM_S" --timeout 10
-		echo "$p" >>"$RES/order_lat_$r.txt"
+if has latency; then
+	for r in $RATES; do
+		for k in 0 1 2; do
+			p=${PATHS[$(((i + k) % 3))]}
+			log "latency: $p at $r/s"
+			settle
+			CPU_OUT=$RES/cpu_lat_${p}_$r.json lg "$RES/lat_${p}_$r.json" \
+				--url "${URL[$p]}/v1/messages" --method POST "${HDRS[@]}" --body-file "$SMALL" \
+				--mode open --rate "$r" --duration "$CELL_S" --warmup "$WARM_S" --timeout 10
+			echo "$p" >>"$RES/order_lat_$r.txt"
+		done
+		i=$((i + 1))
 	done
-	i=$((i + 1))
-done
+fi
 
 # --- 1b. Closed-loop maximum (loadgen, then wrk as a cross-check); 4b.
 # billing's lag sampled every 200 ms during the gateway's loadgen run ---
-lag_sampler() {
-	while :; do
-		echo "$(now_ms) $(gw_events) $(bill_committed)"
-		sleep 0.2
+if has closed; then
+	lag_sampler() {
+		while :; do
+			echo "$(now_ms) $(gw_events) $(bill_committed)"
+			sleep 0.2
+		done
+	}
+	for k in 0 1 2; do
+		p=${PATHS[$(((i + k) % 3))]}
+		log "closed loop: $p"
+		settle
+		if [ "$p" = gateway ]; then
+			lag_sampler >"$RES/lag.txt" &
+			SAMP_PID=$!
+		fi
+		CPU_OUT=$RES/cpu_closed_$p.json lg "$RES/closed_$p.json" \
+			--url "${URL[$p]}/v1/messages" --method POST "${HDRS[@]}" --body-file "$SMALL" \
+			--mode closed --conns "$CONNS" --duration "$CELL_S" --warmup "$WARM_S" --timeout 10
+		if [ "$p" = gateway ]; then
+			now_ms >"$RES/lag_load_end.txt"
+			t_wait 120 billing_idle
+			sleep 0.3
+			kill "$SAMP_PID" 2>/dev/null
+			wait "$SAMP_PID" 2>/dev/null
+			SAMP_PID=
+		fi
+		echo "$p" >>"$RES/order_closed.txt"
 	done
-}
-for k in 0 1 2; do
-	p=${PATHS[$(((i + k) % 3))]}
-	log "closed loop: $p"
-	settle
-	if [ "$p" = gateway ]; then
-		lag_sampler >"$RES/lag.txt" &
-		SAMP_PID=$!
-	fi
-	CPU_OUT=$RES/cpu_closed_$p.json lg "$RES/closed_$p.json" \
-		--url "${URL[$p]}/v1/messages" --method POST "${HDRS[@]}" --body-file "$SMALL" \
-		--mode closed --conns "$CONNS" --duration "$CELL_S" --warmup "$WARM_S" --timeout 10
-	if [ "$p" = gateway ]; then
-		now_ms >"$RES/lag_load_end.txt"
-		t_wait 120 billing_idle
-		sleep 0.3
-		kill "$SAMP_PID" 2>/dev/null
-		wait "$SAMP_PID" 2>/dev/null
-		SAMP_PID=
-	fi
-	echo "$p" >>"$RES/order_closed.txt"
-done
-for k in 0 1 2; do
-	p=${PATHS[$(((i + k + 1) % 3))]}
-	log "wrk: $p"
-	settle
-	if ! BENCH_BODY_FILE=$SMALL BENCH_KEY=$KEY wrk -t1 -c"$CONNS" -d"${CELL_S}s" \
-		-s tests/bench/wrk_post.lua "${URL[$p]}/v1/messages" >"$T_TMP/wrk_$p.out" 2>&1; then
-		tail -c 400 "$T_TMP/wrk_$p.out" >"$RES/wrk_$p.json.fail"
-	fi
-	grep '^{' "$T_TMP/wrk_$p.out" | tail -1 >"$RES/wrk_$p.json"
-done
+	for k in 0 1 2; do
+		p=${PATHS[$(((i + k + 1) % 3))]}
+		log "wrk: $p"
+		settle
+		if ! BENCH_BODY_FILE=$SMALL BENCH_KEY=$KEY wrk -t1 -c"$CONNS" -d"${CELL_S}s" \
+			-s tests/bench/wrk_post.lua "${URL[$p]}/v1/messages" >"$T_TMP/wrk_$p.out" 2>&1; then
+			tail -c 400 "$T_TMP/wrk_$p.out" >"$RES/wrk_$p.json.fail"
+		fi
+		grep '^{' "$T_TMP/wrk_$p.out" | tail -1 >"$RES/wrk_$p.json"
+	done
+fi
 
 # --- 2. Streaming: 200-event streams at a fixed rate ---
-for k in 0 1 2; do
-	p=${PATHS[$(((i + k + 2) % 3))]}
-	log "streaming: $p at $STREAM_RATE/s"
-	settle
-	lg "$RES/stream_$p.json" --url "${URL[$p]}/v1/messages" --method POST "${HDRS[@]}" \
-		--body-file "$STREAM" --stream --mode open --rate "$STREAM_RATE" \
-		--duration "$CELL_S" --warmup "$WARM_S" --timeout 10
-done
+if has stream; then
+	for k in 0 1 2; do
+		p=${PATHS[$(((i + k + 2) % 3))]}
+		log "streaming: $p at $STREAM_RATE/s"
+		settle
+		lg "$RES/stream_$p.json" --url "${URL[$p]}/v1/messages" --method POST "${HDRS[@]}" \
+			--body-file "$STREAM" --stream --mode open --rate "$STREAM_RATE" \
+			--duration "$CELL_S" --warmup "$WARM_S" --timeout 10
+	done
+fi
+
 ngx_stop
 
 # --- 3. Capacity: N long streams through one freshly started gateway ---
@@ -403,7 +417,10 @@ gw_restart() {
 	start_svc gateway
 	gw_ready && gw_offset
 }
-for n in $STREAMS; do
+# Only the capacity scenario holds streams.
+CAP_STREAMS=
+has capacity && CAP_STREAMS=$STREAMS
+for n in $CAP_STREAMS; do
 	out=$RES/cap_$n
 	log "capacity: $n streams"
 	settle
@@ -482,26 +499,28 @@ PY
 done
 
 # --- 5. Soak: SOAK_S seconds at SOAK_RATE through a fresh gateway ---
-log "soak: $SOAK_S s at $SOAK_RATE/s"
-settle
-gw_restart "before the soak" || log "the gateway did not restart before the soak"
-"$LOADGEN" --url "${URL[gateway]}/v1/messages" --method POST "${HDRS[@]}" --body-file "$SMALL" \
-	--mode open --rate "$SOAK_RATE" --duration "$SOAK_S" --json >"$RES/soak.json" 2>"$RES/soak.err" &
-LG_PID=$!
-ts=$(now_ms)
-echo "t_s gateway scheduler billing opsmon" >"$RES/soak_rss.txt"
-# Every 10 s, and once more 2 s before the end.
-for t in $(seq 10 10 $((SOAK_S - 3))) $((SOAK_S - 2)); do
-	while [ $(($(now_ms) - ts)) -lt $((t * 1000)) ]; do sleep 0.2; done
-	alive "$LG_PID" || break
-	echo "$t $(rss_kb "${PID[gateway]}") $(rss_kb "${PID[scheduler]}") $(rss_kb "${PID[billing]}") $(rss_kb "${PID[opsmon]}")" >>"$RES/soak_rss.txt"
-done
-wait "$LG_PID"
-rc=$?
-LG_PID=
-[ $rc -ne 0 ] && tail -c 400 "$RES/soak.err" >"$RES/soak.json.fail"
-t_wait 60 billing_idle
-echo "$(gw_events) $(bill_committed)" >"$RES/soak_billed.txt"
+if has soak; then
+	log "soak: $SOAK_S s at $SOAK_RATE/s"
+	settle
+	gw_restart "before the soak" || log "the gateway did not restart before the soak"
+	"$LOADGEN" --url "${URL[gateway]}/v1/messages" --method POST "${HDRS[@]}" --body-file "$SMALL" \
+		--mode open --rate "$SOAK_RATE" --duration "$SOAK_S" --json >"$RES/soak.json" 2>"$RES/soak.err" &
+	LG_PID=$!
+	ts=$(now_ms)
+	echo "t_s gateway scheduler billing opsmon" >"$RES/soak_rss.txt"
+	# Every 10 s, and once more 2 s before the end.
+	for t in $(seq 10 10 $((SOAK_S - 3))) $((SOAK_S - 2)); do
+		while [ $(($(now_ms) - ts)) -lt $((t * 1000)) ]; do sleep 0.2; done
+		alive "$LG_PID" || break
+		echo "$t $(rss_kb "${PID[gateway]}") $(rss_kb "${PID[scheduler]}") $(rss_kb "${PID[billing]}") $(rss_kb "${PID[opsmon]}")" >>"$RES/soak_rss.txt"
+	done
+	wait "$LG_PID"
+	rc=$?
+	LG_PID=
+	[ $rc -ne 0 ] && tail -c 400 "$RES/soak.err" >"$RES/soak.json.fail"
+	t_wait 60 billing_idle
+	echo "$(gw_events) $(bill_committed)" >"$RES/soak_billed.txt"
+fi
 
 # --- The report ---
 T1=$(date +%s%N)
@@ -510,7 +529,7 @@ import json, sys
 json.dump({"base": $BASE, "cell_s": $CELL_S, "warm_s": $WARM_S, "rates": "$RATES".split(),
            "streams": "$STREAMS".split(), "hold_s": $HOLD_S, "stream_rate": $STREAM_RATE,
            "soak_s": $SOAK_S, "soak_rate": $SOAK_RATE, "conns": $CONNS, "bill_n": $BILL_N,
-           "wall_s": ($T1 - $T0) / 1e9, "loadavg_end": open("/proc/loadavg").read().split()[:3]},
+           "scenarios": "$SCENARIOS".split(), "started": "$STARTED", "wall_s": ($T1 - $T0) / 1e9, "loadavg_end": open("/proc/loadavg").read().split()[:3]},
           open(sys.argv[1], "w"))
 PY
 python3 tests/bench/report.py "$RES" "$OUT_MD" "$OUT_JSON"

@@ -23,6 +23,7 @@ import subprocess
 import sys
 
 PATHS = ("direct", "nginx", "gateway")
+SCENARIOS = ("billing", "latency", "closed", "stream", "capacity", "soak")
 STACK = ("gateway", "scheduler", "postgres", "redis", "billing", "opsmon")
 PROCS = STACK + ("fakeup", "nginx", "loadgen")
 
@@ -34,6 +35,8 @@ T_THRU_RATIO = 0.5
 T_STREAMS = 5000
 T_RSS_PER_STREAM_KIB = 64
 T_SOAK_GROWTH = 0.01
+
+NOT_RUN = "Not run (this run's SCENARIOS left it out).\n"
 
 
 class Res:
@@ -180,12 +183,15 @@ def main():
     out_md, out_json = sys.argv[2], sys.argv[3]
     run = res.json("run.json") or {}
     mach = machine()
+    if run.get("started"):
+        mach["date"] = run["started"]
     doc = {"machine": mach, "run": run}
+    ran = set(run.get("scenarios") or SCENARIOS)
     md = []
     w = md.append
 
     # --- 1. latency at fixed rates ---
-    rates = [int(r) for r in run.get("rates", [])]
+    rates = [int(r) for r in run.get("rates", [])] if "latency" in ran else []
     lat = {}
     for r in rates:
         lat[r] = {}
@@ -207,7 +213,7 @@ def main():
 
     # --- 1b. closed loop ---
     closed = {}
-    for p in PATHS:
+    for p in PATHS if "closed" in ran else ():
         d, why = lg_cell(res, f"closed_{p}.json", f"closed loop {p} (loadgen)")
         c = {"loadgen": {"failed": why} if why else {
             "rps": d.get("rps"), "p50": ms(d["lat_us"]["p50"]), "p99": ms(d["lat_us"]["p99"])}}
@@ -225,6 +231,8 @@ def main():
         closed[p] = c
 
     def ratio(tool, a, b):
+        if not closed:
+            return None
         x, y = closed[a][tool].get("rps"), closed[b][tool].get("rps")
         return x / y if x and y else None
 
@@ -234,7 +242,7 @@ def main():
 
     # --- 2. streaming ---
     stream = {}
-    for p in PATHS:
+    for p in PATHS if "stream" in ran else ():
         d, why = lg_cell(res, f"stream_{p}.json", f"streaming {p}")
         if why or not d.get("ttfb_us"):
             stream[p] = {"failed": why or "no ttfb in loadgen's result"}
@@ -246,7 +254,7 @@ def main():
                      "ttfb_p99": ms(d["ttfb_us"]["p99"]), "events_min": d.get("events_min"),
                      "events_max": d.get("events_max"), "gap_p50_us": g.get("p50"),
                      "gap_p99_us": g.get("p99")}
-    for p in ("nginx", "gateway"):
+    for p in ("nginx", "gateway") if stream else ():
         if "failed" not in stream[p] and "failed" not in stream["direct"]:
             stream[p]["added"] = {k: stream[p][k] - stream["direct"][k]
                                   for k in ("ttfb_p50", "ttfb_p99", "gap_p50_us", "gap_p99_us")
@@ -255,7 +263,7 @@ def main():
 
     # --- 3. capacity ---
     cap = {}
-    for n in [int(x) for x in run.get("streams", [])]:
+    for n in [int(x) for x in run.get("streams", [])] if "capacity" in ran else []:
         c = res.json(f"cap_{n}.json") or {}
         lgd = res.json(f"cap_{n}.lg.json") or {}
         why = res.fail_text(f"cap_{n}.json")
@@ -292,7 +300,7 @@ def main():
     # --- 4. billing ---
     bill = res.json("billing.json")
     bwhy = res.fail_text("billing.json") if not bill else None
-    if not bill:
+    if not bill and "billing" in ran:
         bwhy = bwhy or "no result"
         res.failed.append(f"billing events/s: {bwhy}")
     lag = {}
@@ -309,37 +317,41 @@ def main():
         lag["samples"] = len(samples)
         caught = [t for t, x in lags if t >= end and x <= 0]
         lag["catch_up_s"] = (caught[0] - end) / 1000 if caught else None
-        lag["gateway_rps"] = closed["gateway"]["loadgen"].get("rps")
+        lag["gateway_rps"] = closed["gateway"]["loadgen"].get("rps") if closed else None
     doc["billing"] = {"throughput": bill, "failed": bwhy, "lag_at_gateway_max": lag}
 
     # --- 5. soak ---
     soak = {"seconds": run.get("soak_s"), "rate": run.get("soak_rate")}
-    d, why = lg_cell(res, "soak.json", "soak")
-    soak["failed"] = why
-    if d:
-        soak.update(requests=d.get("requests"), completed=d.get("completed"),
-                    errors=(d.get("errors") or 0) + (d.get("conn_errors") or 0) + (d.get("timeouts") or 0),
-                    rps=d.get("rps"), p50=ms(d["lat_us"]["p50"]), p99=ms(d["lat_us"]["p99"]))
-    rows = [line.split() for line in (res.text("soak_rss.txt") or "").splitlines()]
-    head, rows = (rows[0], rows[1:]) if rows else ([], [])
-    rows = [[int(x) for x in r] for r in rows if len(r) == len(head)]
-    soak["rss_kb"] = [dict(zip(head, r)) for r in rows]
     growth = {}
-    if rows:
-        base_t = 60 if (run.get("soak_s") or 0) >= 120 else max(10, (run.get("soak_s") or 20) // 2 // 10 * 10)
-        base = next((r for r in rows if r[0] >= base_t), rows[0])
-        last = rows[-1]
-        soak["baseline_t_s"], soak["end_t_s"] = base[0], last[0]
-        for i, s in enumerate(head[1:], 1):
-            growth[s] = {"base_kb": base[i], "end_kb": last[i],
-                         "growth": (last[i] - base[i]) / base[i] if base[i] else None}
-    else:
-        res.failed.append("soak: no RSS samples")
-    soak["growth"] = growth
-    billed = (res.text("soak_billed.txt") or "").split()
-    if len(billed) == 2:
-        soak["gateway_events"], soak["billing_committed"] = int(billed[0]), int(billed[1])
-    doc["soak"] = soak
+    d = None
+    if "soak" in ran:
+        d, why = lg_cell(res, "soak.json", "soak")
+        soak["failed"] = why
+        if d:
+            soak.update(requests=d.get("requests"), completed=d.get("completed"),
+                        errors=(d.get("errors") or 0) + (d.get("conn_errors") or 0) + (d.get("timeouts") or 0),
+                        rps=d.get("rps"), p50=ms(d["lat_us"]["p50"]), p99=ms(d["lat_us"]["p99"]))
+        rows = [line.split() for line in (res.text("soak_rss.txt") or "").splitlines()]
+        head, rows = (rows[0], rows[1:]) if rows else ([], [])
+        rows = [[int(x) for x in r] for r in rows if len(r) == len(head)]
+        soak["rss_kb"] = [dict(zip(head, r)) for r in rows]
+        if rows:
+            base_t = 60 if (run.get("soak_s") or 0) >= 120 else max(10, (run.get("soak_s") or 20) // 2 // 10 * 10)
+            base = next((r for r in rows if r[0] >= base_t), rows[0])
+            last = rows[-1]
+            soak["baseline_t_s"], soak["end_t_s"] = base[0], last[0]
+            win = [r for r in rows if r[0] >= base[0]]
+            for i, s in enumerate(head[1:], 1):
+                growth[s] = {"base_kb": base[i], "end_kb": last[i],
+                             "min_kb": min(r[i] for r in win), "max_kb": max(r[i] for r in win),
+                             "growth": (last[i] - base[i]) / base[i] if base[i] else None}
+        else:
+            res.failed.append("soak: no RSS samples")
+        soak["growth"] = growth
+        billed = (res.text("soak_billed.txt") or "").split()
+        if len(billed) == 2:
+            soak["gateway_events"], soak["billing_committed"] = int(billed[0]), int(billed[1])
+        doc["soak"] = soak
 
     # --- targets ---
     wall = run.get("wall_s")
@@ -350,7 +362,11 @@ def main():
     lim_of = {}
 
     def target(name, measured, ok, limit=None):
-        targets.append({"target": name, "measured": measured, "pass": bool(ok)})
+        """ok None: not measured in this run (SCENARIOS)."""
+        targets.append({"target": name, "measured": measured,
+                        "pass": None if ok is None else bool(ok)})
+        if ok is None:
+            return
         if not ok and limit:
             if limit in lim_of:  # one line for targets missed for one reason
                 i = lim_of[limit]
@@ -359,11 +375,12 @@ def main():
                 lim_of[limit] = len(limits)
                 limits.append(f"- **{name}**: {limit}")
 
+    full_run = ran == set(SCENARIOS)
     target("`make bench` end to end under 15 minutes",
            f"{wall:.0f} s this run" + ("" if soak_s == 600 else
                                        f" (soak {soak_s} s; {full:.0f} s with the 600 s soak)")
            if wall is not None else "-",
-           full is not None and full < T_WALL_S,
+           (full is not None and full < T_WALL_S) if full_run else None,
            f"the run took {wall:.0f} s" if wall is not None else "no timing")
 
     top = max(rates) if rates else None
@@ -390,7 +407,9 @@ def main():
         base = (f"FAILED: {gcell['failed']}. " if gcell.get("failed") else "")
         return base + cpu_line(gcell.get("cpu"), f"at {top}/s through the gateway")
 
-    if top:
+    if not top:
+        target(f"added latency p50 ≤ {T_ADD_P50_MS} ms and p99 ≤ {T_ADD_P99_MS} ms", "not run", None)
+    else:
         target(f"added latency p50 ≤ {T_ADD_P50_MS} ms at {top}/s",
                f"{gadd['p50']:.3f} ms" if gadd else "FAILED",
                gadd and gadd["p50"] <= T_ADD_P50_MS, lat_limit())
@@ -398,7 +417,7 @@ def main():
                f"{gadd['p99']:.3f} ms" if gadd else "FAILED",
                gadd and gadd["p99"] <= T_ADD_P99_MS, lat_limit())
     gn = ratios["gateway/nginx"]["loadgen"]
-    gcpu = closed["gateway"].get("cpu")
+    gcpu = closed["gateway"].get("cpu") if closed else None
 
     def thru_limit():
         if not gcpu:
@@ -418,9 +437,13 @@ def main():
                 + cpu_line(gcpu, "at that maximum"))
 
     target(f"closed-loop throughput gateway ≥ {T_THRU_RATIO:.0%} of nginx",
-           f"{gn:.1%}" if gn else "FAILED", gn and gn >= T_THRU_RATIO, thru_limit())
+           f"{gn:.1%}" if gn else "FAILED" if closed else "not run",
+           (gn is not None and gn >= T_THRU_RATIO) if closed else None, thru_limit())
     c5 = cap.get(T_STREAMS)
-    if c5 is not None:
+    if c5 is None:
+        target(f"{T_STREAMS:,} concurrent streams held, ≤ {T_RSS_PER_STREAM_KIB} KiB RSS each",
+               "not run", None)
+    else:
         per = c5.get("rss_per_stream_kib")
         ok = c5["held"] >= T_STREAMS and per is not None and per <= T_RSS_PER_STREAM_KIB
         meas = f"held {c5['held']:,}" + (f", {per:.1f} KiB per stream" if per is not None else "")
@@ -445,8 +468,10 @@ def main():
                f"largest {worst[0]} {worst[1]['growth']:+.2%} over {soak['end_t_s'] - soak['baseline_t_s']} s"
                + (f" ({soak_s} s soak, not the 600 s target)" if soak_s < 600 else "")
                + f", {soak.get('errors', '?')} errors", ok, "; ".join(lim))
-    else:
+    elif "soak" in ran:
         target("soak: every service's RSS grows < 1 %", "FAILED", False, "no RSS samples")
+    else:
+        target("soak: every service's RSS grows < 1 %", "not run", None)
     gw_exits = (res.text("gw_exits.txt") or "").splitlines()
     doc["gateway_exits"] = gw_exits
     doc["targets"] = targets
@@ -487,7 +512,8 @@ def main():
     w("## Targets\n")
     w("| target | measured | result |\n|---|---|---|")
     for t in targets:
-        w(f"| {t['target']} | {t['measured']} | {'PASS' if t['pass'] else '**MISS**'} |")
+        res_txt = "-" if t["pass"] is None else "PASS" if t["pass"] else "**MISS**"
+        w(f"| {t['target']} | {t['measured']} | {res_txt} |")
     w("")
     if limits:
         w("What limits each miss, measured in this run:\n")
@@ -505,8 +531,11 @@ def main():
     w("## 1. Added latency, small non-streaming request, open loop\n")
     w("Latency in ms from loadgen; \"added\" is the path's percentile minus the direct path's "
       "in the same run. The order of the paths turns from one rate to the next.\n")
-    w("| rate/s | path | achieved/s | p50 | p90 | p99 | max | added p50 | added p90 | added p99 | added max |")
-    w("|---|---|---|---|---|---|---|---|---|---|---|")
+    if rates:
+        w("| rate/s | path | achieved/s | p50 | p90 | p99 | max | added p50 | added p90 | added p99 | added max |")
+        w("|---|---|---|---|---|---|---|---|---|---|---|")
+    else:
+        w(NOT_RUN)
     for r in rates:
         for p in PATHS:
             c = lat[r][p]
@@ -519,9 +548,12 @@ def main():
               " | ".join(fmt(a.get(k)) for k in ("p50", "p90", "p99", "max")) + " |")
     w("")
     w(f"### Closed-loop maximum ({run.get('conns')} connections)\n")
-    w("| path | loadgen req/s | p50 ms | p99 ms | wrk req/s | wrk p50 ms | wrk p99 ms |")
-    w("|---|---|---|---|---|---|---|")
-    for p in PATHS:
+    if closed:
+        w("| path | loadgen req/s | p50 ms | p99 ms | wrk req/s | wrk p50 ms | wrk p99 ms |")
+        w("|---|---|---|---|---|---|---|")
+    else:
+        w(NOT_RUN)
+    for p in closed:
         a, b = closed[p]["loadgen"], closed[p]["wrk"]
         la = (f"FAILED: {a['failed']} | | " if a.get("failed") else
               f"{fmt(a['rps'], 0)} | {fmt(a['p50'])} | {fmt(a['p99'])} ")
@@ -529,21 +561,22 @@ def main():
               f"{fmt(b['rps'], 0)} | {fmt(b['p50'])} | {fmt(b['p99'])} ")
         w(f"| {p} | {la}| {wb}|")
     w("")
-    w("| throughput ratio | loadgen | wrk |\n|---|---|---|")
-    for k, v in ratios.items():
-        w(f"| {k} | {pct(v['loadgen'])} | {pct(v['wrk'])} |")
-    w("")
+    if closed:
+        w("| throughput ratio | loadgen | wrk |\n|---|---|---|")
+        for k, v in ratios.items():
+            w(f"| {k} | {pct(v['loadgen'])} | {pct(v['wrk'])} |")
+        w("")
     w("### Where the CPU goes\n")
     w("CPU of each process during the cell, as % of one core and µs per request (utime + stime "
       "from /proc; PostgreSQL is the backends of this run's database; Redis is the shared test "
       "server, so other work on the machine may show there).\n")
-    windows = [(f"gateway, closed loop", closed["gateway"].get("cpu")),
-               (f"nginx, closed loop", closed["nginx"].get("cpu")),
-               (f"direct, closed loop", closed["direct"].get("cpu"))]
+    windows = [(f"{p}, closed loop", closed[p].get("cpu")) for p in reversed(PATHS) if p in closed]
     if top:
         windows.insert(1, (f"gateway at {top:,}/s", gcell.get("cpu")))
     windows = [(n, c) for n, c in windows if c]
-    if windows:
+    if not windows:
+        w(NOT_RUN)
+    else:
         w("| process | " + " | ".join(n for n, _ in windows) + " |")
         w("|---|" + "---|" * len(windows))
         for p in PROCS:
@@ -561,9 +594,12 @@ def main():
     w(f"## 2. Streaming: 200-event stream at {run.get('stream_rate')}/s\n")
     w("Time to first byte (ms) and the gap between consecutive SSE events as the client sees "
       "them (µs); added = path minus direct.\n")
-    w("| path | achieved/s | TTFB p50 | TTFB p99 | added p50 | added p99 | events | gap p50 µs | gap p99 µs | added gap p50 | added gap p99 |")
-    w("|---|---|---|---|---|---|---|---|---|---|---|")
-    for p in PATHS:
+    if stream:
+        w("| path | achieved/s | TTFB p50 | TTFB p99 | added p50 | added p99 | events | gap p50 µs | gap p99 µs | added gap p50 | added gap p99 |")
+        w("|---|---|---|---|---|---|---|---|---|---|---|")
+    else:
+        w(NOT_RUN)
+    for p in stream:
         s = stream[p]
         if s.get("failed"):
             w(f"| {p} | FAILED: {s['failed']} | | | | | | | | | |")
@@ -581,8 +617,11 @@ def main():
       f"read when every stream has its first event (loadgen's READY), its CPU over the "
       f"{run.get('hold_s')} s holding window. RSS per stream = (RSS holding - RSS idle) / streams "
       "held.\n")
-    w("| streams | held | ramp s | gateway RSS idle MiB | holding MiB | per stream KiB | gateway CPU % | fake RSS MiB | scheduler RSS MiB | error |")
-    w("|---|---|---|---|---|---|---|---|---|---|")
+    if cap:
+        w("| streams | held | ramp s | gateway RSS idle MiB | holding MiB | per stream KiB | gateway CPU % | fake RSS MiB | scheduler RSS MiB | error |")
+        w("|---|---|---|---|---|---|---|---|---|---|")
+    else:
+        w(NOT_RUN)
     for n, e in cap.items():
         err = e.get("error") or ""
         if e.get("gateway_log"):
@@ -605,8 +644,10 @@ def main():
         w(f"| {fmt(bill.get('events_per_s'), 0)} | {bill.get('writers')} | {bill.get('batch_max')} | "
           f"{fmt(bill.get('mean_batch'), 0)} | {fmt(bill.get('latency_p50_ms'), 1)} | "
           f"{fmt(bill.get('latency_p99_ms'), 1)} |")
-    else:
+    elif "billing" in ran:
         w(f"Billing throughput: FAILED: {bwhy}")
+    else:
+        w("Billing throughput: " + NOT_RUN)
     w("")
     w("Lag at the gateway's closed-loop maximum: usage events the gateway published minus "
       "events billing committed, sampled every 200 ms; catch-up is the time from the end of "
@@ -617,9 +658,13 @@ def main():
           f"{fmt(lag.get('catch_up_s'), 1) if lag.get('catch_up_s') is not None else 'not within 120 s'} |")
     else:
         w("No lag samples (the gateway's closed-loop run did not take place).")
+    if not ran & {"billing", "closed"}:
+        md[-1] = ""
     w("")
 
     w(f"## 5. Soak: {soak_s} s at {run.get('soak_rate')} requests/s through the gateway\n")
+    if "soak" not in ran:
+        w(NOT_RUN)
     if soak.get("failed"):
         w(f"Requests: FAILED: {soak['failed']}\n")
     if d:
@@ -632,9 +677,11 @@ def main():
     if growth:
         w(f"RSS (VmRSS) sampled every 10 s; growth from t = {soak['baseline_t_s']} s to "
           f"t = {soak['end_t_s']} s.\n")
-        w("| service | RSS at baseline MiB | RSS at end MiB | growth | < 1 % |\n|---|---|---|---|---|")
+        w("| service | RSS at baseline MiB | min MiB | max MiB | RSS at end MiB | growth | < 1 % |")
+        w("|---|---|---|---|---|---|---|")
         for s, g in growth.items():
-            w(f"| {s} | {g['base_kb'] / 1024:.1f} | {g['end_kb'] / 1024:.1f} | "
+            w(f"| {s} | {g['base_kb'] / 1024:.1f} | {g['min_kb'] / 1024:.1f} | "
+              f"{g['max_kb'] / 1024:.1f} | {g['end_kb'] / 1024:.1f} | "
               f"{g['growth']:+.2%} | {'PASS' if g['growth'] < T_SOAK_GROWTH else 'MISS'} |")
         w("")
 
