@@ -14,7 +14,8 @@
 # Usage: make bench-billing   (or BIN=build/bin bash tests/bench/billing.sh [N])
 # N events (default 100000).  BATCH_MAX and WRITERS set billing's
 # batch_max (2000) and writers (3); BILLING_BIN another billing binary
-# (for a before/after comparison).
+# (for a before/after comparison); HEALTH_PORT billing's health port
+# (19390).
 set -u
 cd "$(dirname "$0")/../.."
 ROOT=$(pwd)
@@ -31,7 +32,7 @@ srv_redis_start "$ROOT/var/test/redis" 56379 >/dev/null || exit 1
 export SUB2API_TEST_DATABASE_URL=postgresql://postgres@127.0.0.1:55432/postgres
 export SUB2API_TEST_REDIS_URL=redis://127.0.0.1:56379
 
-HEALTH=19390
+HEALTH=${HEALTH_PORT:-19390}
 BILL_PID=
 cleanup() {
 	[ -n "$BILL_PID" ] && kill -KILL "$BILL_PID" 2>/dev/null

@@ -1,15 +1,18 @@
 /*
  * fakeup.c: sub2api-fakeup's entry point: command line, daemon, signals.
  *
- *   sub2api-fakeup [--listen HOST:PORT] [--log-level LEVEL]
+ *   sub2api-fakeup [--listen HOST:PORT] [--log-level LEVEL] [--conn-limit N]
  *
  * PORT 0 (the default, on 127.0.0.1) picks a free port.  Once the socket
  * is listening the process prints exactly one line on stdout,
  *
  *   listening 127.0.0.1:<port>
  *
- * which tests wait for.  SIGTERM or SIGINT stops it: every wait in flight
- * gives up, MHD closes the connections, and the process exits 0.
+ * which tests wait for.  --conn-limit raises the number of connections
+ * served at once (default FAKE_CONN_LIMIT) for the stream-capacity bench,
+ * which holds thousands of streams through one gateway.  SIGTERM or SIGINT
+ * stops it: every wait in flight gives up, MHD closes the connections, and the
+ * process exits 0.
  *
  * MHD runs one thread per connection, so a stream that drips or stalls
  * simply blocks its own thread (fakeup_anth.c); header sizes are bounded
@@ -19,6 +22,7 @@
 
 #include <sys/socket.h>
 
+#include <errno.h>
 #include <getopt.h>
 #include <netdb.h>
 #include <stdarg.h>
@@ -30,6 +34,7 @@
 #include "sig.h"
 
 #define FAKE_CONN_LIMIT   4096
+#define FAKE_CONN_MAX     65536       /* --conn-limit's upper bound */
 #define FAKE_CONN_TIMEOUT 120         /* seconds an idle connection lives */
 #define FAKE_CONN_MEMORY  (256 << 10) /* per connection, headers included */
 #define FAKE_HOST_MAX     256
@@ -64,7 +69,7 @@ fake_usage(int status)
 {
 	fprintf(status == 0 ? stdout : stderr,
 	    "usage: sub2api-fakeup [--listen HOST:PORT] [--log-level "
-	    "error|warn|info|debug]\n");
+	    "error|warn|info|debug] [--conn-limit N]\n");
 	exit(status);
 }
 
@@ -91,7 +96,7 @@ fake_split_addr(const char *s, char *host, size_t cap, const char **port)
 }
 
 static struct MHD_Daemon *
-fake_start(const char *addr, unsigned *port_out)
+fake_start(const char *addr, unsigned conn_limit, unsigned *port_out)
 {
 	struct addrinfo             hints = {.ai_socktype = SOCK_STREAM,
 	                .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
@@ -112,7 +117,7 @@ fake_start(const char *addr, unsigned *port_out)
 		flags |= MHD_USE_IPv6;
 	d = MHD_start_daemon(flags, 0, NULL, NULL, fake_http_access_cb, NULL,
 	    MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_CONNECTION_LIMIT,
-	    (unsigned)FAKE_CONN_LIMIT, MHD_OPTION_CONNECTION_TIMEOUT,
+	    conn_limit, MHD_OPTION_CONNECTION_TIMEOUT,
 	    (unsigned)FAKE_CONN_TIMEOUT, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
 	    (size_t)FAKE_CONN_MEMORY, MHD_OPTION_LISTEN_BACKLOG_SIZE,
 	    (unsigned)1024, MHD_OPTION_NOTIFY_COMPLETED, fake_http_completed_cb,
@@ -132,6 +137,7 @@ main(int argc, char **argv)
 	static const struct option opts[] = {
 	    {"listen", required_argument, NULL, 'l'},
 	    {"log-level", required_argument, NULL, 'v'},
+	    {"conn-limit", required_argument, NULL, 'c'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -140,12 +146,14 @@ main(int argc, char **argv)
 	struct MHD_Daemon *d;
 	char               host[FAKE_HOST_MAX];
 	const char        *port;
-	unsigned           bound;
+	unsigned           bound, conn_limit = FAKE_CONN_LIMIT;
 	int                c, signo;
+	char              *end;
+	unsigned long      ul;
 
 	sig_init();
 	log_init("fakeup", LOG_INFO);
-	while ((c = getopt_long(argc, argv, "l:v:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "l:v:c:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'l':
 			listen = optarg;
@@ -153,6 +161,14 @@ main(int argc, char **argv)
 		case 'v':
 			if (log_level_parse(optarg, &lvl) != 0)
 				fake_usage(2);
+			break;
+		case 'c':
+			errno = 0;
+			ul = strtoul(optarg, &end, 10);
+			if (errno != 0 || end == optarg || *end != '\0' ||
+			    ul < 1 || ul > FAKE_CONN_MAX)
+				fake_usage(2);
+			conn_limit = (unsigned)ul;
 			break;
 		case 'h':
 			fake_usage(0);
@@ -165,7 +181,7 @@ main(int argc, char **argv)
 	log_set_level(lvl);
 	fake_log_init();
 
-	d = fake_start(listen, &bound);
+	d = fake_start(listen, conn_limit, &bound);
 	if (fake_split_addr(listen, host, sizeof(host), &port) != 0)
 		BUG("fakeup: address checked at start");
 	printf("listening %s:%u\n", host, bound);

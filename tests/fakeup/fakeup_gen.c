@@ -13,7 +13,7 @@
  * Anthropic's literal {"type": "ping"}).  A non-stream reply is one JSON
  * Message with a Content-Length.  Pacing (drip), stalls and cuts (drop,
  * inband-error) happen between events; every wait watches the client
- * socket, so a hang-up is seen within 20 ms (fake_wait()).
+ * socket, so a hang-up is seen at once (fake_wait()).
  *
  * The text is the pieces "Hello", " from", " the", " fake", " upstream."
  * repeated to N deltas (N = 5 unless the mode says deltas=N).  A tool_use

@@ -7,6 +7,8 @@
 # pointing at the fake, keys KEY (rich), POOR (poor) and OFF (disabled);
 # then scheduler, billing and gateway, waiting until they are ready.
 # Exports GW, FAKE_URL, DB, CTL, KEY, POOR, OFF; PID holds the processes.
+# GWS_FAKE_ARGS, when set, adds options to the fake's command line (the
+# bench raises its --conn-limit).
 # gws_stop SVC sends SIGTERM and returns the exit status; the EXIT trap
 # kills whatever is left.
 
@@ -35,7 +37,8 @@ gws_up() {
 	SCHED_HEALTH=$((base + 12))
 	BILL_HEALTH=$((base + 13))
 	mkdir -p "$T_TMP/run"
-	"$BIN/sub2api-fakeup" --listen 127.0.0.1:0 >"$T_TMP/fakeup.out" 2>"$T_TMP/fakeup.log" &
+	# shellcheck disable=SC2086 # GWS_FAKE_ARGS is a list of options
+	"$BIN/sub2api-fakeup" --listen 127.0.0.1:0 ${GWS_FAKE_ARGS:-} >"$T_TMP/fakeup.out" 2>"$T_TMP/fakeup.log" &
 	PID[fakeup]=$!
 	t_check "fake upstream starts" t_wait 10 grep -q '^listening ' "$T_TMP/fakeup.out"
 	FAKE_URL=http://$(awk '/^listening/ {print $2; exit}' "$T_TMP/fakeup.out")
