@@ -149,18 +149,67 @@ sched_acct_row_new(const PGresult *res, int r)
 	return row->hex;
 }
 
+/*
+ * Runs a candidate query (sched_acct_list_sql or sched_acct_load_sql:
+ * the same first eleven columns; the load query adds the four times)
+ * and makes its rows into candidates.
+ */
+static int
+sched_acct_query(struct pg_conn *conn, const char *sql, int nparams,
+    const char *const *params, struct sched_cand **out, size_t *n)
+{
+	struct sched_cand *c;
+	PGresult          *res;
+	size_t             i, rows;
+	bool               times;
+	int                rv;
+
+	rv = pg_exec(conn, sql, nparams, params, &res);
+	if (rv != 0) {
+		log_warn("sched.account_query_failed", LOG_ERR(rv),
+		    LOG_STR("detail", pg_errmsg(conn)));
+		return rv;
+	}
+	rows = (size_t)PQntuples(res);
+	times = PQnfields(res) >= 15;
+	c = xcalloc(rows == 0 ? 1 : rows, sizeof(*c));
+	for (i = 0; i < rows; i++) {
+		int r = (int)i;
+
+		c[i].id = strtoll(PQgetvalue(res, r, 0), NULL, 10);
+		c[i].concurrency =
+		    (int32_t)strtol(PQgetvalue(res, r, 1), NULL, 10);
+		snprintf(
+		    c[i].type, sizeof(c[i].type), "%s", PQgetvalue(res, r, 2));
+		c[i].priority =
+		    (int32_t)strtol(PQgetvalue(res, r, 10), NULL, 10);
+		if (times) {
+			c[i].rate_until_ms =
+			    strtoll(PQgetvalue(res, r, 11), NULL, 10);
+			c[i].overload_until_ms =
+			    strtoll(PQgetvalue(res, r, 12), NULL, 10);
+			c[i].pause_until_ms =
+			    strtoll(PQgetvalue(res, r, 13), NULL, 10);
+			c[i].used_ms =
+			    strtoll(PQgetvalue(res, r, 14), NULL, 10);
+		}
+		c[i].creds_enc_hex = sched_acct_row_new(res, r);
+	}
+	PQclear(res);
+	*out = c;
+	*n = rows;
+	return 0;
+}
+
 int
 sched_acct_list(struct pg_conn *conn, int64_t gid, const char *platform,
     const int64_t *excl, size_t nexcl, size_t cap, struct sched_cand **out,
     size_t *n)
 {
-	char               g[24], lim[24];
-	char               arr[2 + PROTO_EXCLUDED_MAX * 22];
-	const char        *params[4];
-	struct sched_cand *c;
-	PGresult          *res;
-	size_t             i, len = 0, rows;
-	int                rv;
+	char        g[24], lim[24];
+	char        arr[2 + PROTO_EXCLUDED_MAX * 22];
+	const char *params[4];
+	size_t      i, len = 0;
 
 	ASSERT(nexcl <= PROTO_EXCLUDED_MAX);
 	arr[len++] = '{';
@@ -174,72 +223,19 @@ sched_acct_list(struct pg_conn *conn, int64_t gid, const char *platform,
 	params[1] = platform;
 	params[2] = arr;
 	params[3] = lim;
-	rv = pg_exec(conn, sched_acct_list_sql, 4, params, &res);
-	if (rv != 0) {
-		log_warn("sched.account_query_failed", LOG_ERR(rv),
-		    LOG_STR("detail", pg_errmsg(conn)));
-		return rv;
-	}
-	rows = (size_t)PQntuples(res);
-	c = xcalloc(rows == 0 ? 1 : rows, sizeof(*c));
-	for (i = 0; i < rows; i++) {
-		c[i].id = strtoll(PQgetvalue(res, (int)i, 0), NULL, 10);
-		c[i].concurrency =
-		    (int32_t)strtol(PQgetvalue(res, (int)i, 1), NULL, 10);
-		snprintf(c[i].type, sizeof(c[i].type), "%s",
-		    PQgetvalue(res, (int)i, 2));
-		c[i].priority =
-		    (int32_t)strtol(PQgetvalue(res, (int)i, 10), NULL, 10);
-		c[i].creds_enc_hex = sched_acct_row_new(res, (int)i);
-	}
-	PQclear(res);
-	*out = c;
-	*n = rows;
-	return 0;
+	return sched_acct_query(conn, sched_acct_list_sql, 4, params, out, n);
 }
 
 int
 sched_acct_load(struct pg_conn *conn, int64_t gid, const char *platform,
     size_t cap, struct sched_cand **out, size_t *n)
 {
-	char               g[24], lim[24];
-	const char        *params[3] = {g, platform, lim};
-	struct sched_cand *c;
-	PGresult          *res;
-	size_t             i, rows;
-	int                rv;
+	char        g[24], lim[24];
+	const char *params[3] = {g, platform, lim};
 
 	snprintf(g, sizeof(g), "%lld", (long long)gid);
 	snprintf(lim, sizeof(lim), "%zu", cap);
-	rv = pg_exec(conn, sched_acct_load_sql, 3, params, &res);
-	if (rv != 0) {
-		log_warn("sched.account_query_failed", LOG_ERR(rv),
-		    LOG_STR("detail", pg_errmsg(conn)));
-		return rv;
-	}
-	rows = (size_t)PQntuples(res);
-	c = xcalloc(rows == 0 ? 1 : rows, sizeof(*c));
-	for (i = 0; i < rows; i++) {
-		int r = (int)i;
-
-		c[i].id = strtoll(PQgetvalue(res, r, 0), NULL, 10);
-		c[i].concurrency =
-		    (int32_t)strtol(PQgetvalue(res, r, 1), NULL, 10);
-		snprintf(
-		    c[i].type, sizeof(c[i].type), "%s", PQgetvalue(res, r, 2));
-		c[i].priority =
-		    (int32_t)strtol(PQgetvalue(res, r, 10), NULL, 10);
-		c[i].rate_until_ms = strtoll(PQgetvalue(res, r, 11), NULL, 10);
-		c[i].overload_until_ms =
-		    strtoll(PQgetvalue(res, r, 12), NULL, 10);
-		c[i].pause_until_ms = strtoll(PQgetvalue(res, r, 13), NULL, 10);
-		c[i].used_ms = strtoll(PQgetvalue(res, r, 14), NULL, 10);
-		c[i].creds_enc_hex = sched_acct_row_new(res, r);
-	}
-	PQclear(res);
-	*out = c;
-	*n = rows;
-	return 0;
+	return sched_acct_query(conn, sched_acct_load_sql, 3, params, out, n);
 }
 
 void

@@ -46,8 +46,7 @@
 #include "log.h"
 #include "nngx_guard.h"
 
-#define NNGX_URLS_MAX      16
-#define NNGX_CLOSE_WAIT_MS 1000 /* a healthy close takes milliseconds */
+#define NNGX_URLS_MAX 16
 
 int
 err_from_nng(int nng_rv)
@@ -101,89 +100,6 @@ nngx_pipes_watch(nng_socket sock, atomic_int *n)
 		rv = nng_pipe_notify(
 		    sock, NNG_PIPE_EV_REM_POST, nngx_pipe_cb, n);
 	return err_from_nng(rv);
-}
-
-/*
- * A bounded nng_close().  nng_close() waits for every listener and pipe of
- * the socket; a listener that nng 1.5.2 wedged (nanomsg/nng#1518, see
- * nngx_guard.c) may never finish, and a plain close would then hang the
- * service's shutdown for good.  The close runs on a helper thread and is
- * waited for NNGX_CLOSE_WAIT_MS at most; past that it is abandoned (logged
- * as "nngx.close_stuck", the thread stays blocked inside nng) and false is
- * returned: the caller must then keep whatever nng may still call back
- * into (pipe notifications) instead of freeing it.
- */
-struct nngx_closer {
-	nng_socket      sock;
-	pthread_mutex_t mtx;
-	pthread_cond_t  cv;
-	bool            done;
-	atomic_int      refs; /* the waiter and the thread */
-};
-
-static void
-nngx_closer_put(struct nngx_closer *c)
-{
-	if (atomic_fetch_sub(&c->refs, 1) != 1)
-		return;
-	pthread_cond_destroy(&c->cv);
-	pthread_mutex_destroy(&c->mtx);
-	free(c);
-}
-
-static void *
-nngx_closer_run(void *arg)
-{
-	struct nngx_closer *c = arg;
-
-	nng_close(c->sock);
-	pthread_mutex_lock(&c->mtx);
-	c->done = true;
-	pthread_cond_signal(&c->cv);
-	pthread_mutex_unlock(&c->mtx);
-	nngx_closer_put(c);
-	return NULL;
-}
-
-static bool
-nngx_close_bounded(nng_socket sock, const char *what)
-{
-	struct nngx_closer *c = xcalloc(1, sizeof(*c));
-	struct timespec     ts;
-	pthread_attr_t      attr;
-	pthread_t           t;
-	bool                done;
-	int                 rv = 0;
-
-	c->sock = sock;
-	pthread_mutex_init(&c->mtx, NULL);
-	pthread_cond_init(&c->cv, NULL);
-	atomic_init(&c->refs, 2);
-	if (pthread_attr_init(&attr) != 0 ||
-	    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED) != 0 ||
-	    pthread_create(&t, &attr, nngx_closer_run, c) != 0) {
-		nng_close(sock); /* no thread: close in place */
-		free(c);
-		return true;
-	}
-	(void)pthread_attr_destroy(&attr);
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += NNGX_CLOSE_WAIT_MS / 1000;
-	ts.tv_nsec += (long)(NNGX_CLOSE_WAIT_MS % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
-	pthread_mutex_lock(&c->mtx);
-	while (!c->done && rv != ETIMEDOUT)
-		rv = pthread_cond_timedwait(&c->cv, &c->mtx, &ts);
-	done = c->done;
-	pthread_mutex_unlock(&c->mtx);
-	nngx_closer_put(c);
-	if (!done)
-		log_error("nngx.close_stuck", LOG_STR("socket", what),
-		    LOG_I64("waited_ms", NNGX_CLOSE_WAIT_MS));
-	return done;
 }
 
 /* Frees a message an aio still carries (a stopped aio's unsent reply). */

@@ -1,15 +1,19 @@
 /*
- * nngx_guard.c: listeners, and the guard against nng 1.5.2's stuck
- * listener (nanomsg/nng#1518).  See nngx_guard.h.
+ * nngx_guard.c: listeners, the guard against nng 1.5.2's stuck listener
+ * (nanomsg/nng#1518), and the bounded close that survives one.  See
+ * nngx_guard.h.
  */
 #include "nngx_guard.h"
 
 #include <sys/socket.h>
 #include <sys/un.h>
 
+#include <errno.h>
 #include <nng/supplemental/util/platform.h>
 #include <poll.h>
+#include <pthread.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "err.h"
@@ -173,4 +177,79 @@ nngx_guard_check(struct nngx_guard *g, int timeout_ms)
 		    LOG_ERR(rv));
 	pthread_mutex_unlock(&g->mu);
 	return rv == 0 ? 1 : rv;
+}
+
+/* ---- bounded close (see nngx_close_bounded() in nngx_guard.h) ------- */
+
+struct nngx_closer {
+	nng_socket      sock;
+	pthread_mutex_t mtx;
+	pthread_cond_t  cv;
+	bool            done;
+	atomic_int      refs; /* the waiter and the thread */
+};
+
+static void
+nngx_closer_put(struct nngx_closer *c)
+{
+	if (atomic_fetch_sub(&c->refs, 1) != 1)
+		return;
+	pthread_cond_destroy(&c->cv);
+	pthread_mutex_destroy(&c->mtx);
+	free(c);
+}
+
+static void *
+nngx_closer_run(void *arg)
+{
+	struct nngx_closer *c = arg;
+
+	nng_close(c->sock);
+	pthread_mutex_lock(&c->mtx);
+	c->done = true;
+	pthread_cond_signal(&c->cv);
+	pthread_mutex_unlock(&c->mtx);
+	nngx_closer_put(c);
+	return NULL;
+}
+
+bool
+nngx_close_bounded(nng_socket sock, const char *what)
+{
+	struct nngx_closer *c = xcalloc(1, sizeof(*c));
+	struct timespec     ts;
+	pthread_attr_t      attr;
+	pthread_t           t;
+	bool                done;
+	int                 rv = 0;
+
+	c->sock = sock;
+	pthread_mutex_init(&c->mtx, NULL);
+	pthread_cond_init(&c->cv, NULL);
+	atomic_init(&c->refs, 2);
+	if (pthread_attr_init(&attr) != 0 ||
+	    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED) != 0 ||
+	    pthread_create(&t, &attr, nngx_closer_run, c) != 0) {
+		nng_close(sock); /* no thread: close in place */
+		free(c);
+		return true;
+	}
+	(void)pthread_attr_destroy(&attr);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += NNGX_CLOSE_WAIT_MS / 1000;
+	ts.tv_nsec += (long)(NNGX_CLOSE_WAIT_MS % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&c->mtx);
+	while (!c->done && rv != ETIMEDOUT)
+		rv = pthread_cond_timedwait(&c->cv, &c->mtx, &ts);
+	done = c->done;
+	pthread_mutex_unlock(&c->mtx);
+	nngx_closer_put(c);
+	if (!done)
+		log_error("nngx.close_stuck", LOG_STR("socket", what),
+		    LOG_I64("waited_ms", NNGX_CLOSE_WAIT_MS));
+	return done;
 }

@@ -1,5 +1,6 @@
 /*
- * nngx_guard.h: listeners and their guard (private to services/nngx*.c).
+ * nngx_guard.h: listeners, their guard and the bounded close (private to
+ * services/nngx*.c).
  *
  * Every nngx listener goes through nngx_listen(), which records what the
  * guard needs: nng 1.5.2 can leave an ipc listener stuck for good (see
@@ -50,5 +51,19 @@ void nngx_guard_release(struct nngx_guard *g);
  * ipc), 1 reopened, -ERR_x when reopening failed.
  */
 int nngx_guard_check(struct nngx_guard *g, int timeout_ms);
+
+/*
+ * A bounded nng_close().  nng_close() waits for every listener and pipe of
+ * the socket; a listener nng 1.5.2 wedged (see nngx_guard_check()) may
+ * never finish, and a plain close would then hang the service's shutdown
+ * for good.  The close runs on a helper thread and is waited for
+ * NNGX_CLOSE_WAIT_MS at most; past that it is abandoned (logged as
+ * "nngx.close_stuck" with what, the thread stays blocked inside nng) and
+ * false is returned: the caller must then keep whatever nng may still
+ * call back into (pipe notifications) instead of freeing it.
+ */
+#define NNGX_CLOSE_WAIT_MS 1000 /* a healthy close takes milliseconds */
+
+bool nngx_close_bounded(nng_socket sock, const char *what);
 
 #endif /* NNGX_GUARD_H */
