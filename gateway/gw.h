@@ -27,6 +27,8 @@ struct gw_spool;
 #include "tick.h"
 #include "topics.h"
 
+#define GW_HTTP_UNPARK_WAIT_MS 2000 /* MHD resuming connections at exit */
+
 #define GW_CFG(X)                                                              \
 	SVC_CFG_BASE(X, "127.0.0.1:9101")                                      \
 	X(listen_addr, CFG_ADDR, "0.0.0.0:8080", 0, 0, NULL, 0,                \

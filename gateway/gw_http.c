@@ -27,8 +27,7 @@
 #include "gw_relay.h"
 #include "log.h"
 
-#define GW_HTTP_BLOCK          8192 /* bytes handed to MHD per reader call */
-#define GW_HTTP_UNPARK_WAIT_MS 2000 /* MHD resuming them at shutdown */
+#define GW_HTTP_BLOCK 8192 /* bytes handed to MHD per reader call */
 
 static const char gw_http_ok[] = "{\"status\":\"ok\"}";
 

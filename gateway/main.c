@@ -28,13 +28,22 @@ gw_drain(struct gw *gw)
 int
 main(int argc, char **argv)
 {
-	struct gw gw;
-	int       rv;
+	struct gw       gw;
+	struct svc_opts opts;
+	int             rv;
 
 	sig_init();
 	memset(&gw, 0, sizeof(gw));
 	gw.cfg = cfg_main(&gw_cfg_schema, argc, argv);
-	svc_init(&gw.svc, "gateway", &SVC_OPTS(gw.cfg));
+	/*
+	 * After the drain budget the gateway still waits for the acquires in
+	 * flight (sched_timeout) and for MHD to resume its connections: the
+	 * watchdog's margin covers both.
+	 */
+	opts = SVC_OPTS(gw.cfg);
+	opts.stuck_ms = gw.cfg->sched_timeout + 500 + GW_HTTP_UNPARK_WAIT_MS +
+	    SVC_STUCK_MARGIN_MS;
+	svc_init(&gw.svc, "gateway", &opts);
 	atomic_store(&gw.state, GW_ST_STARTING);
 	gw_metrics_init(&gw);
 	gw_spool_start(&gw); /* may adopt an instance id: before any use */
