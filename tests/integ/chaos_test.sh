@@ -94,11 +94,17 @@ done_n() {
 at() {
 	[ "$(done_n)" -ge "$1" ]
 }
+STARTS=1 # billings launched so far: gws_up's, then one per kill
 kill_billing() {
+	# Only a billing that has started (logged svc.started) is killed, so
+	# the count of starts checked below is exact even when the milestones
+	# come quickly one after the other.
+	t_wait 15 bash -c "[ \$(grep -c '\"ev\":\"svc.started\"' '$T_TMP/billing.log') -ge $STARTS ]"
 	kill -KILL "${PID[billing]}"
 	wait "${PID[billing]}" 2>/dev/null
 	"$BIN/sub2api-billing" >>"$T_TMP/billing.log" 2>&1 &
 	PID[billing]=$!
+	STARTS=$((STARTS + 1))
 	echo "# billing SIGKILLed and restarted at $(done_n) requests"
 }
 
