@@ -450,34 +450,51 @@ sched_acct_fill(struct sched *s, const struct sched_cand *c, json_t *j,
 	return 0;
 }
 
-int
-sched_acct_prepare(struct sched *s, const struct sched_cand *c,
-    const char *platform, const char *model,
-    struct proto_sched_acquire_rep *rep)
+/*
+ * Opens candidate c's credentials and parses them into *j (owned:
+ * json_decref); the plaintext is wiped at once.  -ERR_CRYPTO when they do
+ * not open, -ERR_INVAL when they are not a JSON object (both logged with
+ * the account id only: the parser's message may quote the plaintext).
+ */
+static int
+sched_acct_parse(struct sched *s, const struct sched_cand *c, json_t **j)
 {
 	json_error_t jerr;
-	json_t      *j;
 	uint8_t     *pt;
 	size_t       ptlen;
 	int          rv;
 
-	/* Never leave the previous candidate's proxy (and password) behind. */
-	memset(rep->proxy_url, 0, sizeof(rep->proxy_url));
 	rv = sched_acct_open(s, c, &pt, &ptlen);
 	if (rv != 0) {
 		log_warn("sched.account_credentials_unreadable",
 		    LOG_I64("account", c->id), LOG_ERR(rv));
 		return -ERR_CRYPTO;
 	}
-	j = json_loadb((const char *)pt, ptlen, JSON_REJECT_DUPLICATES, &jerr);
+	*j = json_loadb((const char *)pt, ptlen, JSON_REJECT_DUPLICATES, &jerr);
 	crypto_free_secret(pt, ptlen + 1);
-	if (!json_is_object(j)) {
-		/* jerr may quote the plaintext: never log it. */
-		json_decref(j);
+	if (!json_is_object(*j)) {
+		json_decref(*j);
+		*j = NULL;
 		log_warn(
 		    "sched.account_credentials_bad", LOG_I64("account", c->id));
 		return -ERR_INVAL;
 	}
+	return 0;
+}
+
+int
+sched_acct_prepare(struct sched *s, const struct sched_cand *c,
+    const char *platform, const char *model,
+    struct proto_sched_acquire_rep *rep)
+{
+	json_t *j;
+	int     rv;
+
+	/* Never leave the previous candidate's proxy (and password) behind. */
+	memset(rep->proxy_url, 0, sizeof(rep->proxy_url));
+	rv = sched_acct_parse(s, c, &j);
+	if (rv != 0)
+		return rv;
 	rv = sched_acct_fill(s, c, j, platform, model, rep);
 	json_decref(j);
 	if (rv == -ERR_INVAL)
@@ -500,27 +517,13 @@ sched_acct_inspect(struct sched *s, const struct sched_cand *c,
     const char *platform, json_t **mapping)
 {
 	struct proto_sched_acquire_rep *rep;
-	json_error_t                    jerr;
 	json_t                         *j, *map;
-	uint8_t                        *pt;
-	size_t                          ptlen;
 	int                             rv;
 
 	*mapping = NULL;
-	rv = sched_acct_open(s, c, &pt, &ptlen);
-	if (rv != 0) {
-		log_warn("sched.account_credentials_unreadable",
-		    LOG_I64("account", c->id), LOG_ERR(rv));
-		return -ERR_CRYPTO;
-	}
-	j = json_loadb((const char *)pt, ptlen, JSON_REJECT_DUPLICATES, &jerr);
-	crypto_free_secret(pt, ptlen + 1);
-	if (!json_is_object(j)) {
-		json_decref(j); /* jerr may quote the plaintext: not logged */
-		log_warn(
-		    "sched.account_credentials_bad", LOG_I64("account", c->id));
-		return -ERR_INVAL;
-	}
+	rv = sched_acct_parse(s, c, &j);
+	if (rv != 0)
+		return rv;
 	/*
 	 * The same checks as a real acquire, with the model the mapping
 	 * lists first (or any name when it is empty): the filled reply is
