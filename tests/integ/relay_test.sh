@@ -194,7 +194,7 @@ for i in $(seq 1 $N); do
 	if [ $((i % 8)) -eq 0 ]; then wait "${jobs_[@]}"; jobs_=(); fi
 done
 sent=$(gws_metric $GW_HEALTH sub2api_gateway_usage_events_total)
-t_check "billing received every usage event" t_wait 10 bash -c "[ \"\$(curl -fsS http://127.0.0.1:$BILL_HEALTH/metrics | awk '\$1==\"sub2api_billing_usage_events_total\" {print \$2}')\" = $sent ]"
+t_check "billing received every usage event" t_wait 30 bash -c "[ \"\$(curl -fsS http://127.0.0.1:$BILL_HEALTH/metrics | awk '\$1==\"sub2api_billing_usage_events_total\" {print \$2}')\" = $sent ]"
 t_eq "one usage event per completed request (N + 33 earlier)" $((N + 33)) "$sent"
 
 # Stopped while holding streams: MHD must have resumed every suspended
