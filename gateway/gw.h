@@ -69,6 +69,8 @@ struct gw_spool;
 	    "Longest upstream SSE line.")                                      \
 	X(lease_renew_interval, CFG_DUR, "20s", 100, 600000, NULL, 0,          \
 	    "Renew the slot leases of running requests this often.")           \
+	X(release_linger, CFG_DUR, "2ms", 0, 1000, NULL, 0,                    \
+	    "Hold a release this long for the next acquire to carry it.")      \
 	X(upstream_idle_conns, CFG_INT, "1024", 1, 100000, NULL, 0,            \
 	    "Idle upstream connections kept for reuse.")                       \
 	X(wait_timeout, CFG_DUR, "30s", 0, 600000, NULL, 0,                    \

@@ -170,7 +170,7 @@ gw_io_client_gone(int fd)
 }
 
 static void
-gw_io_wait(struct gw *gw)
+gw_io_wait(struct gw *gw, int timeout_ms)
 {
 	struct gw_io             *io = &gw->io;
 	static struct curl_waitfd fds[GW_IO_WATCH_MAX];
@@ -193,7 +193,7 @@ gw_io_wait(struct gw *gw)
 		fds[n].revents = 0;
 		who[n++] = r;
 	}
-	curl_multi_poll(io->multi, fds, n, GW_IO_POLL_MS, &numfds);
+	curl_multi_poll(io->multi, fds, n, timeout_ms, &numfds);
 	for (i = 0; i < n; i++) {
 		if (fds[i].revents == 0 || !gw_io_client_gone(fds[i].fd))
 			continue;
@@ -204,11 +204,13 @@ gw_io_wait(struct gw *gw)
 	}
 }
 
-static void
+/* Returns how long the next wait may last, in ms. */
+static int
 gw_io_clocks(struct gw *gw)
 {
 	struct gw_io *io = &gw->io;
 	int64_t       now = now_mono_ms();
+	int64_t       due;
 	size_t        k;
 
 	/* gw_relay_tick() may finish a request: walk a snapshot. */
@@ -220,6 +222,8 @@ gw_io_clocks(struct gw *gw)
 		gw_relay_renew(gw);
 		io->next_renew_ms = now + gw->cfg->lease_renew_interval;
 	}
+	due = gw_bundle_flush(gw, now, false);
+	return due >= 0 && due < GW_IO_POLL_MS ? (int)due : GW_IO_POLL_MS;
 }
 
 /*
@@ -243,11 +247,13 @@ gw_io_shutdown(struct gw *gw)
 				    gw, io->live[k - 1], "shutdown");
 		}
 		(void)gw_io_drain(gw);
+		(void)gw_bundle_flush(gw, now_mono_ms(), true);
 		if (io->n_live > 0)
 			curl_multi_poll(io->multi, NULL, 0, 50, &numfds);
 	}
 	for (k = 0; k < io->n_live; k++)
 		gw_io_resume(io->live[k]);
+	(void)gw_bundle_flush(gw, now_mono_ms(), true);
 }
 
 static void *
@@ -260,8 +266,7 @@ gw_io_main(void *arg)
 	for (;;) {
 		if (gw_io_drain(gw))
 			break;
-		gw_io_clocks(gw);
-		gw_io_wait(gw);
+		gw_io_wait(gw, gw_io_clocks(gw));
 		curl_multi_perform(gw->io.multi, &running);
 		while (
 		    (msg = curl_multi_info_read(gw->io.multi, &left)) != NULL) {
@@ -291,9 +296,11 @@ gw_io_start(struct gw *gw)
 	curl_multi_setopt(io->multi, CURLMOPT_MAXCONNECTS,
 	    (long)gw->cfg->upstream_idle_conns);
 	io->next_renew_ms = now_mono_ms() + gw->cfg->lease_renew_interval;
+	gw_bundle_init(&io->bundle);
 	if (pthread_create(&io->thr, NULL, gw_io_main, gw) != 0) {
 		curl_multi_cleanup(io->multi);
 		io->multi = NULL;
+		gw_bundle_free(&io->bundle);
 		return -ERR_NOMEM;
 	}
 	io->running = true;
@@ -339,6 +346,7 @@ gw_io_free(struct gw *gw)
 	io->head = io->tail = NULL;
 	curl_multi_cleanup(io->multi);
 	io->multi = NULL;
+	gw_bundle_free(&io->bundle);
 	free(io->live);
 	io->live = NULL;
 	pthread_mutex_destroy(&io->mu);

@@ -11,6 +11,7 @@
 #ifndef GW_IO_H
 #define GW_IO_H
 
+#include "gw_bundle.h"
 #include "gw_req.h"
 
 enum gw_msg_kind {
@@ -40,10 +41,11 @@ struct gw_io {
 	bool            running;
 
 	/* io thread only */
-	struct gw_req **live; /* requests the io side holds */
-	size_t          n_live;
-	size_t          cap_live;
-	int64_t         next_renew_ms;
+	struct gw_req  **live; /* requests the io side holds */
+	size_t           n_live;
+	size_t           cap_live;
+	int64_t          next_renew_ms;
+	struct gw_bundle bundle; /* releases waiting for a ride */
 };
 
 /*

@@ -106,6 +106,7 @@ gw_relay_acquire(struct gw *gw, struct gw_req *r)
 {
 	struct proto_sched_acquire_req q;
 	struct buf                     out;
+	int64_t                        deadline;
 	int                            rv;
 
 	memset(&q, 0, sizeof(q));
@@ -121,11 +122,11 @@ gw_relay_acquire(struct gw *gw, struct gw_req *r)
 	memcpy(q.excluded, r->excluded, sizeof(q.excluded));
 	r->state = GW_R_SCHED;
 	buf_init(&out, GW_RELAY_ENV_MAX);
-	rv = proto_sched_acquire_req_pack(
-	    &out, r->id, now_wall_ms() + gw->cfg->sched_timeout, &q);
+	deadline = now_wall_ms() + gw->cfg->sched_timeout;
+	rv = proto_sched_acquire_req_pack(&out, r->id, deadline, &q);
 	if (rv == 0)
-		rv = nngx_req_call_async(gw->sched, out.data, out.len,
-		    (int)gw->cfg->sched_timeout, gw_relay_acq_cb, r);
+		rv = gw_bundle_call(
+		    gw, out.data, out.len, r->id, deadline, gw_relay_acq_cb, r);
 	buf_release(&out);
 	if (rv != 0) {
 		log_warn("gw.acquire_send_failed", LOG_REQ(r->id), LOG_ERR(rv));
@@ -146,7 +147,6 @@ gw_relay_release(
 {
 	struct proto_sched_release_req q;
 	struct buf                     out;
-	int                            rv;
 
 	if (r->dec == NULL || r->released)
 		return;
@@ -172,13 +172,11 @@ gw_relay_release(
 	        q.err_message, sizeof(q.err_message)) != 0)
 		q.err_message[0] = '\0';
 	buf_init(&out, GW_RELAY_ENV_MAX);
-	rv = proto_sched_release_req_pack(&out, r->id, 0, &q);
-	if (rv == 0)
-		rv = nngx_req_call_async(gw->sched, out.data, out.len,
-		    (int)gw->cfg->sched_timeout, gw_relay_noop_cb, gw);
-	buf_release(&out);
-	if (rv != 0)
+	if (proto_sched_release_req_pack(&out, r->id, 0, &q) == 0)
+		gw_bundle_add(gw, out.data, out.len);
+	else
 		met_counter_inc(gw->m_release_failed);
+	buf_release(&out);
 }
 
 void
@@ -186,7 +184,6 @@ gw_relay_unqueue(struct gw *gw, struct gw_req *r)
 {
 	struct proto_sched_release_req q;
 	struct buf                     out;
-	int                            rv;
 
 	if (!r->queued)
 		return;
@@ -195,13 +192,11 @@ gw_relay_unqueue(struct gw *gw, struct gw_req *r)
 	(void)str_copy(q.request_id, sizeof(q.request_id), r->id);
 	q.wait_cancel = true;
 	buf_init(&out, GW_RELAY_ENV_MAX);
-	rv = proto_sched_release_req_pack(&out, r->id, 0, &q);
-	if (rv == 0)
-		rv = nngx_req_call_async(gw->sched, out.data, out.len,
-		    (int)gw->cfg->sched_timeout, gw_relay_noop_cb, gw);
-	buf_release(&out);
-	if (rv != 0)
+	if (proto_sched_release_req_pack(&out, r->id, 0, &q) == 0)
+		gw_bundle_add(gw, out.data, out.len);
+	else
 		met_counter_inc(gw->m_release_failed);
+	buf_release(&out);
 }
 
 void

@@ -27,8 +27,9 @@
  * absent on input and then decode as 0 / "" / false.
  *
  * Ownership.  Decoded structs are self-contained fixed-size values that
- * need no freeing, with two exceptions: the blobs of struct
- * proto_replay_rep and struct proto_usage_sync_req borrow pointers into
+ * need no freeing, with three exceptions: the blobs of struct
+ * proto_replay_rep, struct proto_usage_sync_req and struct
+ * proto_sched_bundle_req borrow pointers into
  * the input buffer, which must outlive them.  The
  * codecs borrow every pointer they are given and keep none.  Some structs
  * are large (proto_metrics_snapshot_evt is about 100 KiB,
@@ -90,6 +91,7 @@
 #define PROTO_SAMPLES_MAX  256 /* samples per metrics snapshot */
 #define PROTO_BLOBS_MAX    512 /* usage events per replay/sync */
 #define PROTO_MODELS_MAX   128 /* model names per key-info reply */
+#define PROTO_BUNDLE_MAX   32  /* requests per scheduler bundle */
 
 enum proto_type {
 	MSG_NONE_ = 0,
@@ -119,6 +121,12 @@ struct proto_ping_rep {
 struct proto_error_rep {
 	int32_t code;                        /* "code": ERR_x, positive */
 	char    message[PROTO_TEXT_MAX + 1]; /* "msg" (opt) */
+};
+
+/* A packed body; on unpack ptr borrows from the input buffer. */
+struct proto_blob {
+	const uint8_t *ptr;
+	size_t         len;
 };
 
 /* Gateway asks the scheduler for an account to serve one request. */
@@ -266,6 +274,20 @@ struct proto_sched_release_rep {
 	char state[PROTO_ACCT_STATE_MAX + 1]; /* "state" (opt): account state */
 };
 
+/*
+ * Several scheduler requests in one message, so a gateway under load
+ * pays one round trip for its releases and its next acquire: "msgs", 1 to
+ * PROTO_BUNDLE_MAX packed envelopes (bin each), handled in order.  Every
+ * one but the last must be a SCHED_RELEASE_REQ (fire and forget: their
+ * replies are dropped); the last is a SCHED_RELEASE_REQ or
+ * SCHED_ACQUIRE_REQ, and its reply is the bundle's reply.  A bundle never
+ * holds a bundle.  On unpack the blobs borrow from the input buffer.
+ */
+struct proto_sched_bundle_req {
+	uint32_t          n_msgs;
+	struct proto_blob msgs[PROTO_BUNDLE_MAX]; /* "msgs": bin each */
+};
+
 /* One completed request, for billing and opsmon (DESIGN.md section 4). */
 struct proto_usage_evt {
 	char     instance[PROTO_ID_MAX + 1];          /* "inst" */
@@ -356,12 +378,6 @@ struct proto_replay_req {
 	uint64_t from_seq;                   /* "from": inclusive */
 	uint64_t to_seq;                     /* "to": inclusive, >= from */
 	uint32_t max_count;                  /* "max": <= PROTO_BLOBS_MAX */
-};
-
-/* A packed body; on unpack ptr borrows from the input buffer. */
-struct proto_blob {
-	const uint8_t *ptr;
-	size_t         len;
 };
 
 /*

@@ -22,7 +22,9 @@ proto_sample_sched(int type, void *msg, unsigned s)
 	struct proto_sched_release_rep *lp = msg;
 	struct proto_sched_keyinfo_req *kq = msg;
 	struct proto_sched_keyinfo_rep *kp = msg;
-	unsigned                        i;
+	struct proto_sched_bundle_req  *bq = msg;
+	static const char env_bytes[] = "\x84\xa1t\x0e opaque envelope bytes";
+	unsigned          i;
 
 	switch (type) {
 	case MSG_SCHED_ACQUIRE_REQ:
@@ -104,6 +106,14 @@ proto_sample_sched(int type, void *msg, unsigned s)
 			kq->key_hash[i] = "0123456789abcdef"[(i * 5 + s) % 16];
 		snprintf(kq->what, sizeof(kq->what), "%s",
 		    (s & 1) == 0 ? "models" : "usage");
+		break;
+	case MSG_SCHED_BUNDLE_REQ:
+		bq->n_msgs = 1 + s % PROTO_BUNDLE_MAX;
+		for (i = 0; i < bq->n_msgs; i++) {
+			bq->msgs[i].ptr = (const uint8_t *)env_bytes;
+			bq->msgs[i].len =
+			    1 + (i * 7 + s) % (sizeof(env_bytes) - 1);
+		}
 		break;
 	case MSG_SCHED_KEYINFO_REP:
 		kp->outcome = (int32_t)(s % 7);

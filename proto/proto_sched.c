@@ -164,6 +164,22 @@ static const struct proto_field proto_sched_release_rep_fields[] = {
 #undef T
 PROTO_DESC(sched_release_rep, proto_sched_release_rep_fields, NULL);
 
+static int
+proto_sched_check_bundle_req(const void *msg)
+{
+	const struct proto_sched_bundle_req *m = msg;
+
+	return m->n_msgs >= 1 ? 0 : -ERR_PROTO;
+}
+
+#define T struct proto_sched_bundle_req
+static const struct proto_field proto_sched_bundle_req_fields[] = {
+    PROTO_F_ARR(T, "msgs", PROTO_K_BLOBS, msgs, n_msgs, 0),
+};
+#undef T
+PROTO_DESC(sched_bundle_req, proto_sched_bundle_req_fields,
+    proto_sched_check_bundle_req);
+
 #define T struct proto_sched_keyinfo_req
 static const struct proto_field proto_sched_keyinfo_req_fields[] = {
     PROTO_F_STR(T, "rid", request_id, 0),

@@ -28,7 +28,8 @@ t_cmp(int type, const void *a, const void *b)
 	struct proto_blob *xb, *yb;
 	uint32_t           i, nb;
 
-	if (type == MSG_REPLAY_REP || type == MSG_USAGE_SYNC_REQ) {
+	if (type == MSG_REPLAY_REP || type == MSG_USAGE_SYNC_REQ ||
+	    type == MSG_SCHED_BUNDLE_REQ) {
 		/* Blobs borrow: compare their bytes, then the rest. */
 		char *x = xmemdup(a, n);
 		char *y = xmemdup(b, n);
@@ -42,6 +43,15 @@ t_cmp(int type, const void *a, const void *b)
 			yb = ry->blobs;
 			nb = rx->n_blobs;
 			if (rx->n_blobs != ry->n_blobs)
+				rv = 1;
+		} else if (type == MSG_SCHED_BUNDLE_REQ) {
+			struct proto_sched_bundle_req *bx = (void *)x,
+			                              *by = (void *)y;
+
+			xb = bx->msgs;
+			yb = by->msgs;
+			nb = bx->n_msgs;
+			if (bx->n_msgs != by->n_msgs)
 				rv = 1;
 		} else {
 			struct proto_usage_sync_req *sx = (void *)x,
@@ -79,12 +89,13 @@ test_registry(void)
 	T_EQ_INT(MSG_SCHED_RELEASE_REP, 15);
 	T_EQ_INT(MSG_SCHED_KEYINFO_REQ, 16);
 	T_EQ_INT(MSG_SCHED_KEYINFO_REP, 17);
+	T_EQ_INT(MSG_SCHED_BUNDLE_REQ, 18);
 	T_EQ_INT(MSG_USAGE_EVT, 20);
 	T_EQ_INT(MSG_STATUS_HEARTBEAT_EVT, 24);
 	T_EQ_INT(MSG_REPLAY_REP, 31);
 	T_EQ_INT(MSG_USAGE_SYNC_REQ, 32);
 	T_EQ_INT(MSG_USAGE_SYNC_REP, 33);
-	T_EQ_INT(ARRAY_SIZE(t_types), 20);
+	T_EQ_INT(ARRAY_SIZE(t_types), 21);
 	T_EQ_STR(proto_msg_name(MSG_USAGE_SYNC_REQ), "USAGE_SYNC_REQ");
 	T_EQ_STR(proto_msg_name(MSG_SCHED_ACQUIRE_REQ), "SCHED_ACQUIRE_REQ");
 	T_EQ_STR(proto_msg_name(999), "UNKNOWN");
@@ -409,7 +420,7 @@ test_each_required_key_missing(void)
 			}
 		}
 	}
-	T_EQ_INT(n, 111); /* required keys in all tables */
+	T_EQ_INT(n, 112); /* required keys in all tables */
 	buf_release(&b);
 }
 

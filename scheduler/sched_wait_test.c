@@ -583,6 +583,146 @@ test_sticky_wait(void)
 	T_EQ_INT(t_int("EXISTS", name, NULL), 0);
 }
 
+/* ---- bundles ---------------------------------------------------------- */
+
+/* Packs an acquire of key hash as request rid into b (a fresh buffer). */
+static void
+t_pack_acq(struct buf *b, const char *hash, const char *rid)
+{
+	struct proto_sched_acquire_req req;
+
+	memset(&req, 0, sizeof(req));
+	snprintf(req.request_id, sizeof(req.request_id), "%s", rid);
+	snprintf(req.key_hash, sizeof(req.key_hash), "%s", hash);
+	snprintf(req.model, sizeof(req.model), "claude-test");
+	buf_init(b, PROTO_MAX_MSG);
+	T_OK(proto_sched_acquire_req_pack(b, rid, 0, &req));
+}
+
+/* Packs a successful attempt's release of lease (account aid) into b. */
+static void
+t_pack_rel(struct buf *b, const char *lease, int64_t aid)
+{
+	struct proto_sched_release_req req;
+
+	memset(&req, 0, sizeof(req));
+	snprintf(req.lease_id, sizeof(req.lease_id), "%s", lease);
+	req.account_id = aid;
+	req.http_status = 200;
+	buf_init(b, PROTO_MAX_MSG);
+	T_OK(proto_sched_release_req_pack(b, "rel", 0, &req));
+}
+
+/*
+ * Sends the n packed envelopes of v as one SCHED_BUNDLE_REQ (releasing
+ * them); the reply's type into *type and, for an acquire reply, its
+ * outcome and lease into *res (outcome -1 for another reply).
+ */
+static void
+t_bundle(struct buf *v, uint32_t n, int *type, struct t_res *res)
+{
+	struct proto_sched_bundle_req   q;
+	struct proto_sched_acquire_rep *rep;
+	struct proto_env                env;
+	struct buf                      b, reply;
+	uint32_t                        i;
+
+	memset(&q, 0, sizeof(q));
+	for (i = 0; i < n; i++) {
+		q.msgs[i].ptr = (const uint8_t *)v[i].data;
+		q.msgs[i].len = v[i].len;
+	}
+	q.n_msgs = n;
+	buf_init(&b, PROTO_MAX_MSG);
+	T_OK(proto_sched_bundle_req_pack(&b, "bundle", 0, &q));
+	buf_init(&reply, PROTO_MAX_MSG);
+	T_OK(sched_rep_handle(&S, b.data, b.len, &reply));
+	T_OK(proto_env_unpack(reply.data, reply.len, &env));
+	*type = env.type;
+	memset(res, 0, sizeof(*res));
+	res->outcome = -1;
+	if (env.type == MSG_SCHED_ACQUIRE_REP) {
+		rep = xcalloc(1, sizeof(*rep));
+		T_OK(proto_sched_acquire_rep_unpack(&env, rep));
+		res->outcome = rep->outcome;
+		snprintf(res->lease, sizeof(res->lease), "%s", rep->lease_id);
+		free(rep);
+	}
+	buf_release(&reply);
+	buf_release(&b);
+	for (i = 0; i < n; i++)
+		buf_release(&v[i]);
+}
+
+static void
+test_bundle(void)
+{
+	struct t_res r1, r2, rb;
+	struct buf   v[3];
+	char         h[65], rid[64];
+	int64_t      uid, gid, aid;
+	int          type;
+
+	t_setup();
+	uid = t_user(1);
+	gid = t_group();
+	aid = t_account(gid, 10, 1);
+	t_key_conc(uid, gid, 0, h);
+	r1 = t_acq(h, t_rid("b", rid), NULL);
+	T_EQ_INT(r1.outcome, PROTO_ACQ_OK);
+	T_EQ_INT(t_acq(h, t_rid("b", rid), NULL).outcome, PROTO_ACQ_BUSY);
+
+	/* The release rides first: the user's one slot is free for the
+	 * acquire it rides with. */
+	t_pack_rel(&v[0], r1.lease, aid);
+	t_pack_acq(&v[1], h, t_rid("b", rid));
+	t_bundle(v, 2, &type, &rb);
+	T_EQ_INT(type, MSG_SCHED_ACQUIRE_REP);
+	T_EQ_INT(rb.outcome, PROTO_ACQ_OK);
+	T_EQ_INT(t_zcard("user", uid), 1);
+	T_EQ_INT(t_zscore("user", uid, r1.lease), 0);
+
+	/* A malformed entry and a misplaced acquire are refused alone: the
+	 * rest of the bundle still runs, and the misplaced acquire took no
+	 * slot. */
+	r2 = t_acq(h, t_rid("b", rid), NULL);
+	T_EQ_INT(r2.outcome, PROTO_ACQ_BUSY);
+	buf_init(&v[0], 64);
+	T_OK(buf_add(&v[0], "\x93junk", 5));
+	t_pack_acq(&v[1], h, t_rid("b", rid));
+	t_pack_acq(&v[2], h, t_rid("b", rid));
+	t_bundle(v, 3, &type, &r2);
+	T_EQ_INT(type, MSG_SCHED_ACQUIRE_REP);
+	T_EQ_INT(r2.outcome, PROTO_ACQ_BUSY);
+	T_EQ_INT(t_zcard("user", uid), 1);
+
+	/* Releases alone: the reply is the last release's. */
+	r2 = t_acq(h, t_rid("b", rid), NULL);
+	T_EQ_INT(r2.outcome, PROTO_ACQ_BUSY);
+	T_EQ_INT(t_zcard("user", uid), 1);
+	t_pack_rel(&v[0], "no-such-lease", aid);
+	t_pack_rel(&v[1], rb.lease, aid);
+	t_bundle(v, 2, &type, &r2);
+	T_EQ_INT(type, MSG_SCHED_RELEASE_REP);
+	T_EQ_INT(t_zcard("user", uid), 0);
+
+	/* A bundle inside a bundle is refused with an error reply. */
+	{
+		struct proto_sched_bundle_req inner;
+
+		memset(&inner, 0, sizeof(inner));
+		t_pack_rel(&v[1], "x", aid);
+		inner.n_msgs = 1;
+		inner.msgs[0].ptr = (const uint8_t *)v[1].data;
+		inner.msgs[0].len = v[1].len;
+		buf_init(&v[0], PROTO_MAX_MSG);
+		T_OK(proto_sched_bundle_req_pack(&v[0], "in", 0, &inner));
+		buf_release(&v[1]);
+	}
+	t_bundle(v, 1, &type, &r2);
+	T_EQ_INT(type, MSG_ERROR_REP);
+}
+
 static void
 test_zz_teardown(void)
 {
@@ -594,4 +734,4 @@ test_zz_teardown(void)
 T_MAIN(T_CASE(test_key_limit), T_CASE(test_key_renew_sweep),
     T_CASE(test_admission_cap), T_CASE(test_waiter_removed),
     T_CASE(test_waiters_expire), T_CASE(test_load_counts_waiters),
-    T_CASE(test_sticky_wait), T_CASE(test_zz_teardown))
+    T_CASE(test_sticky_wait), T_CASE(test_bundle), T_CASE(test_zz_teardown))
