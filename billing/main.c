@@ -40,6 +40,13 @@ bill_usage_cb(void *arg, const void *payload, size_t len)
 	return rv;
 }
 
+/* One event of a SUB delivery (alone or from a batch). */
+static void
+bill_usage_one(void *arg, const void *env, size_t len)
+{
+	(void)bill_usage_cb(arg, env, len);
+}
+
 /* Seqs a gateway declares lost: to the writer, ahead of its queue. */
 static int
 bill_lost_cb(void *arg, const char *instance, uint64_t from, uint64_t to)
@@ -58,7 +65,10 @@ bill_event_cb(void *arg, const char *topic, const void *payload, size_t len)
 	if (strcmp(topic, TOPIC_HEARTBEAT) == 0) {
 		(void)hb_rx_feed(&b->hb, payload, len);
 	} else if (strcmp(topic, TOPIC_USAGE) == 0) {
-		(void)bill_usage_cb(b, payload, len);
+		if (proto_usage_each(payload, len, bill_usage_one, b) < 0) {
+			met_counter_inc(b->bad_events);
+			log_warn("bill.bad_usage_batch", LOG_U64("bytes", len));
+		}
 	} else {
 		met_counter_inc(b->other_events);
 	}

@@ -71,6 +71,8 @@ struct gw_spool;
 	    "Renew the slot leases of running requests this often.")           \
 	X(release_linger, CFG_DUR, "2ms", 0, 1000, NULL, 0,                    \
 	    "Hold a release this long for the next acquire to carry it.")      \
+	X(usage_linger, CFG_DUR, "2ms", 0, 1000, NULL, 0,                      \
+	    "Hold a usage event this long to publish it with others.")         \
 	X(upstream_idle_conns, CFG_INT, "1024", 1, 100000, NULL, 0,            \
 	    "Idle upstream connections kept for reuse.")                       \
 	X(wait_timeout, CFG_DUR, "30s", 0, 600000, NULL, 0,                    \
@@ -138,6 +140,8 @@ struct gw {
 	struct met_counter *m_release_failed;
 	struct met_counter *m_usage_sent;
 	struct met_counter *m_usage_dropped;
+	struct met_counter *m_usage_batches;
+	struct met_counter *m_bundles;
 
 	/* gw_sync.c: the usage spool and the sync with billing. */
 	struct gw_spool *spool;

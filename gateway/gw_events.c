@@ -7,8 +7,10 @@
  * the sync with billing (gw_sync.c) can resend it if the publication is
  * lost.  Neither step blocks a request: a full or failing spool is
  * counted and logged and the event is still published; nngx_pub_send()
- * queues or drops, and a drop is counted.  Usage events are numbered and
- * spooled on the I/O thread only: the spool takes seqs in increasing order.
+ * queues or drops, and a drop is counted.  Under load the events of a few
+ * milliseconds (usage_linger) leave as one USAGE_BATCH_EVT (gw_bundle.h). Usage
+ * events are numbered and spooled on the I/O thread only: the spool takes seqs
+ * in increasing order.
  */
 #include <stdatomic.h>
 #include <stdio.h>
@@ -102,6 +104,14 @@ gw_events_usage(struct gw *gw, struct gw_req *r, int status)
 	gw_events_spool(gw, &e);
 	buf_init(&out, GW_EV_MAX);
 	rv = proto_usage_evt_pack(&out, r->id, 0, &e);
+	if (rv == 0 && gw->cfg->usage_linger > 0) {
+		if (!gw_pend_fits(&gw->io.usage, out.len))
+			(void)gw_events_flush(gw, now_mono_ms(), true);
+		gw_pend_add(
+		    &gw->io.usage, out.data, out.len, gw->cfg->usage_linger);
+		buf_release(&out);
+		return;
+	}
 	if (rv == 0)
 		rv = nngx_pub_send(gw->pub, TOPIC_USAGE, out.data, out.len);
 	buf_release(&out);
@@ -109,6 +119,39 @@ gw_events_usage(struct gw *gw, struct gw_req *r, int status)
 		met_counter_inc(gw->m_usage_sent);
 	else
 		met_counter_inc(gw->m_usage_dropped);
+}
+
+int64_t
+gw_events_flush(struct gw *gw, int64_t now_ms, bool force)
+{
+	struct gw_pend               *p = &gw->io.usage;
+	struct proto_usage_batch_evt *b;
+	struct buf                    out;
+	int64_t                       due = gw_pend_due(p, now_ms);
+	int                           rv;
+
+	if (due < 0 || (due > 0 && !force))
+		return due;
+	if (p->n == 1) {
+		rv = nngx_pub_send(
+		    gw->pub, TOPIC_USAGE, p->data.data, p->data.len);
+	} else {
+		b = xmalloc(sizeof(*b));
+		gw_pend_blobs(p, b->evts);
+		b->n_evts = p->n;
+		buf_init(&out, PROTO_MAX_MSG);
+		rv = proto_usage_batch_evt_pack(&out, NULL, 0, b);
+		if (rv == 0)
+			rv = nngx_pub_send(
+			    gw->pub, TOPIC_USAGE, out.data, out.len);
+		buf_release(&out);
+		free(b);
+	}
+	met_counter_add(rv == 0 ? gw->m_usage_sent : gw->m_usage_dropped, p->n);
+	if (rv == 0 && p->n > 1)
+		met_counter_inc(gw->m_usage_batches);
+	gw_pend_clear(p);
+	return -1;
 }
 
 void

@@ -210,7 +210,7 @@ gw_io_clocks(struct gw *gw)
 {
 	struct gw_io *io = &gw->io;
 	int64_t       now = now_mono_ms();
-	int64_t       due;
+	int64_t       due, wait;
 	size_t        k;
 
 	/* gw_relay_tick() may finish a request: walk a snapshot. */
@@ -222,8 +222,14 @@ gw_io_clocks(struct gw *gw)
 		gw_relay_renew(gw);
 		io->next_renew_ms = now + gw->cfg->lease_renew_interval;
 	}
+	wait = GW_IO_POLL_MS;
 	due = gw_bundle_flush(gw, now, false);
-	return due >= 0 && due < GW_IO_POLL_MS ? (int)due : GW_IO_POLL_MS;
+	if (due >= 0 && due < wait)
+		wait = due;
+	due = gw_events_flush(gw, now, false);
+	if (due >= 0 && due < wait)
+		wait = due;
+	return (int)wait;
 }
 
 /*
@@ -248,12 +254,14 @@ gw_io_shutdown(struct gw *gw)
 		}
 		(void)gw_io_drain(gw);
 		(void)gw_bundle_flush(gw, now_mono_ms(), true);
+		(void)gw_events_flush(gw, now_mono_ms(), true);
 		if (io->n_live > 0)
 			curl_multi_poll(io->multi, NULL, 0, 50, &numfds);
 	}
 	for (k = 0; k < io->n_live; k++)
 		gw_io_resume(io->live[k]);
 	(void)gw_bundle_flush(gw, now_mono_ms(), true);
+	(void)gw_events_flush(gw, now_mono_ms(), true);
 }
 
 static void *
@@ -296,11 +304,13 @@ gw_io_start(struct gw *gw)
 	curl_multi_setopt(io->multi, CURLMOPT_MAXCONNECTS,
 	    (long)gw->cfg->upstream_idle_conns);
 	io->next_renew_ms = now_mono_ms() + gw->cfg->lease_renew_interval;
-	gw_bundle_init(&io->bundle);
+	gw_pend_init(&io->releases, PROTO_BUNDLE_MAX - 1);
+	gw_pend_init(&io->usage, PROTO_BATCH_MAX);
 	if (pthread_create(&io->thr, NULL, gw_io_main, gw) != 0) {
 		curl_multi_cleanup(io->multi);
 		io->multi = NULL;
-		gw_bundle_free(&io->bundle);
+		gw_pend_free(&io->releases);
+		gw_pend_free(&io->usage);
 		return -ERR_NOMEM;
 	}
 	io->running = true;
@@ -346,7 +356,8 @@ gw_io_free(struct gw *gw)
 	io->head = io->tail = NULL;
 	curl_multi_cleanup(io->multi);
 	io->multi = NULL;
-	gw_bundle_free(&io->bundle);
+	gw_pend_free(&io->releases);
+	gw_pend_free(&io->usage);
 	free(io->live);
 	io->live = NULL;
 	pthread_mutex_destroy(&io->mu);

@@ -41,11 +41,12 @@ struct gw_io {
 	bool            running;
 
 	/* io thread only */
-	struct gw_req  **live; /* requests the io side holds */
-	size_t           n_live;
-	size_t           cap_live;
-	int64_t          next_renew_ms;
-	struct gw_bundle bundle; /* releases waiting for a ride */
+	struct gw_req **live; /* requests the io side holds */
+	size_t          n_live;
+	size_t          cap_live;
+	int64_t         next_renew_ms;
+	struct gw_pend  releases; /* waiting for a ride (gw_bundle.h) */
+	struct gw_pend  usage;    /* events to publish as one batch */
 };
 
 /*

@@ -47,5 +47,10 @@ void gw_up_finish_body(struct gw *gw, struct gw_req *r);
 void gw_events_usage(struct gw *gw, struct gw_req *r, int status);
 void gw_events_error(struct gw *gw, struct gw_req *r, int status,
     const char *type, const char *message);
+/*
+ * Publishes the held usage events when due at now_ms (all when force),
+ * as one USAGE_BATCH_EVT; ms until the next are due, -1 when none held.
+ */
+int64_t gw_events_flush(struct gw *gw, int64_t now_ms, bool force);
 
 #endif /* GW_RELAY_H */

@@ -188,4 +188,8 @@ gw_metrics_init(struct gw *gw)
 	gw->m_usage_dropped =
 	    svc_counter("sub2api_gateway_events_dropped_total",
 	        "Usage or error events that could not be published.");
+	gw->m_usage_batches = svc_counter("sub2api_gateway_usage_batches_total",
+	    "Usage publications that carried several events.");
+	gw->m_bundles = svc_counter("sub2api_gateway_release_bundles_total",
+	    "Scheduler messages that carried held releases.");
 }

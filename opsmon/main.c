@@ -12,6 +12,17 @@
 
 CFG_DEFINE(ops_cfg, "opsmon", "OPSMON", OPS_CFG)
 
+/* One usage event (alone or from a batch). */
+static void
+ops_usage_one(void *arg, const void *env, size_t len)
+{
+	struct ops *o = arg;
+
+	(void)env;
+	(void)len;
+	met_counter_inc(o->usage_events);
+}
+
 static void
 ops_event_cb(void *arg, const char *topic, const void *payload, size_t len)
 {
@@ -20,7 +31,7 @@ ops_event_cb(void *arg, const char *topic, const void *payload, size_t len)
 	if (strcmp(topic, TOPIC_HEARTBEAT) == 0)
 		(void)hb_rx_feed(&o->hb, payload, len);
 	else if (strcmp(topic, TOPIC_USAGE) == 0)
-		met_counter_inc(o->usage_events);
+		(void)proto_usage_each(payload, len, ops_usage_one, o);
 	else if (strcmp(topic, TOPIC_ERROR) == 0)
 		met_counter_inc(o->error_events);
 }

@@ -27,9 +27,10 @@
  * absent on input and then decode as 0 / "" / false.
  *
  * Ownership.  Decoded structs are self-contained fixed-size values that
- * need no freeing, with three exceptions: the blobs of struct
- * proto_replay_rep, struct proto_usage_sync_req and struct
- * proto_sched_bundle_req borrow pointers into
+ * need no freeing, with four exceptions: the blobs of struct
+ * proto_replay_rep, struct proto_usage_sync_req, struct
+ * proto_sched_bundle_req and struct proto_usage_batch_evt borrow
+ * pointers into
  * the input buffer, which must outlive them.  The
  * codecs borrow every pointer they are given and keep none.  Some structs
  * are large (proto_metrics_snapshot_evt is about 100 KiB,
@@ -92,6 +93,7 @@
 #define PROTO_BLOBS_MAX    512 /* usage events per replay/sync */
 #define PROTO_MODELS_MAX   128 /* model names per key-info reply */
 #define PROTO_BUNDLE_MAX   32  /* requests per scheduler bundle */
+#define PROTO_BATCH_MAX    64  /* usage events per batch event */
 
 enum proto_type {
 	MSG_NONE_ = 0,
@@ -316,6 +318,19 @@ struct proto_usage_evt {
 	int64_t  created_at_ms;                       /* "ts" */
 };
 
+/*
+ * Several usage events in one publication, on the same topic ("usage."):
+ * "evts", 1 to PROTO_BATCH_MAX packed USAGE_EVT envelopes (bin each), in
+ * seq order.  A gateway under load publishes one batch per few
+ * milliseconds instead of one message per request; subscribers take each
+ * entry as if it had come alone (proto_usage_each()).  On unpack the
+ * blobs borrow from the input buffer.
+ */
+struct proto_usage_batch_evt {
+	uint32_t          n_evts;
+	struct proto_blob evts[PROTO_BATCH_MAX]; /* "evts": bin each */
+};
+
 /* One failed request, for opsmon's error log. */
 struct proto_error_evt {
 	char     instance[PROTO_ID_MAX + 1];       /* "inst" */
@@ -499,6 +514,17 @@ int proto_unpack(const struct proto_env *env, int type, void *out) WARN_UNUSED;
 	    const struct proto_env *, struct proto_##sname *) WARN_UNUSED;
 #include "proto.def"
 #undef MSG
+
+/*
+ * What a usage subscriber received, one envelope at a time: calls
+ * fn(arg, env bytes, len) once for a USAGE_EVT envelope or any other
+ * single message (fn decodes and judges it), or once per entry of a
+ * USAGE_BATCH_EVT, in order (entries borrowed from data).  Returns the
+ * number of calls, or -ERR_x for a batch that does not decode (fn is then
+ * not called).  fn's return value is ignored.
+ */
+int proto_usage_each(const void *data, size_t                 len,
+    void (*fn)(void *arg, const void *env, size_t len), void *arg);
 
 /*
  * Appends an ERROR_REP envelope answering req_id: code may be given as

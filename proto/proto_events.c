@@ -39,6 +39,47 @@ static const struct proto_field proto_usage_evt_fields[] = {
 #undef T
 PROTO_DESC(usage_evt, proto_usage_evt_fields, NULL);
 
+static int
+proto_events_check_usage_batch(const void *msg)
+{
+	const struct proto_usage_batch_evt *m = msg;
+
+	return m->n_evts >= 1 ? 0 : -ERR_PROTO;
+}
+
+#define T struct proto_usage_batch_evt
+static const struct proto_field proto_usage_batch_evt_fields[] = {
+    PROTO_F_ARR(T, "evts", PROTO_K_BLOBS, evts, n_evts, 0),
+};
+#undef T
+PROTO_DESC(usage_batch_evt, proto_usage_batch_evt_fields,
+    proto_events_check_usage_batch);
+
+int
+proto_usage_each(const void *data, size_t                     len,
+    void (*fn)(void *arg, const void *env, size_t len), void *arg)
+{
+	struct proto_usage_batch_evt *b;
+	struct proto_env              env;
+	uint32_t                      i;
+	int                           rv;
+
+	if (proto_env_unpack(data, len, &env) != 0 ||
+	    env.type != MSG_USAGE_BATCH_EVT) {
+		fn(arg, data, len);
+		return 1;
+	}
+	b = xmalloc(sizeof(*b));
+	rv = proto_usage_batch_evt_unpack(&env, b);
+	if (rv == 0) {
+		for (i = 0; i < b->n_evts; i++)
+			fn(arg, b->evts[i].ptr, b->evts[i].len);
+		rv = (int)b->n_evts;
+	}
+	free(b);
+	return rv;
+}
+
 #define T struct proto_error_evt
 static const struct proto_field proto_error_evt_fields[] = {
     PROTO_F_STR(T, "inst", instance, 0),

@@ -146,6 +146,19 @@ proto_sample_events(int type, void *msg, unsigned s)
 	unsigned                           i;
 
 	switch (type) {
+	case MSG_USAGE_BATCH_EVT: {
+		struct proto_usage_batch_evt *ub = msg;
+		static const char             ev_bytes[] =
+		    "\x84\xa1t\x14 usage event envelope";
+
+		ub->n_evts = 1 + s % PROTO_BATCH_MAX;
+		for (i = 0; i < ub->n_evts; i++) {
+			ub->evts[i].ptr = (const uint8_t *)ev_bytes;
+			ub->evts[i].len =
+			    1 + (i * 5 + s) % (sizeof(ev_bytes) - 1);
+		}
+		break;
+	}
 	case MSG_USAGE_EVT:
 		PROTO_SAMPLE_STR(u->instance, "gw-a", s);
 		u->seq = UINT64_MAX - s;

@@ -29,7 +29,7 @@ t_cmp(int type, const void *a, const void *b)
 	uint32_t           i, nb;
 
 	if (type == MSG_REPLAY_REP || type == MSG_USAGE_SYNC_REQ ||
-	    type == MSG_SCHED_BUNDLE_REQ) {
+	    type == MSG_SCHED_BUNDLE_REQ || type == MSG_USAGE_BATCH_EVT) {
 		/* Blobs borrow: compare their bytes, then the rest. */
 		char *x = xmemdup(a, n);
 		char *y = xmemdup(b, n);
@@ -43,6 +43,15 @@ t_cmp(int type, const void *a, const void *b)
 			yb = ry->blobs;
 			nb = rx->n_blobs;
 			if (rx->n_blobs != ry->n_blobs)
+				rv = 1;
+		} else if (type == MSG_USAGE_BATCH_EVT) {
+			struct proto_usage_batch_evt *ux = (void *)x,
+			                             *uy = (void *)y;
+
+			xb = ux->evts;
+			yb = uy->evts;
+			nb = ux->n_evts;
+			if (ux->n_evts != uy->n_evts)
 				rv = 1;
 		} else if (type == MSG_SCHED_BUNDLE_REQ) {
 			struct proto_sched_bundle_req *bx = (void *)x,
@@ -92,10 +101,11 @@ test_registry(void)
 	T_EQ_INT(MSG_SCHED_BUNDLE_REQ, 18);
 	T_EQ_INT(MSG_USAGE_EVT, 20);
 	T_EQ_INT(MSG_STATUS_HEARTBEAT_EVT, 24);
+	T_EQ_INT(MSG_USAGE_BATCH_EVT, 25);
 	T_EQ_INT(MSG_REPLAY_REP, 31);
 	T_EQ_INT(MSG_USAGE_SYNC_REQ, 32);
 	T_EQ_INT(MSG_USAGE_SYNC_REP, 33);
-	T_EQ_INT(ARRAY_SIZE(t_types), 21);
+	T_EQ_INT(ARRAY_SIZE(t_types), 22);
 	T_EQ_STR(proto_msg_name(MSG_USAGE_SYNC_REQ), "USAGE_SYNC_REQ");
 	T_EQ_STR(proto_msg_name(MSG_SCHED_ACQUIRE_REQ), "SCHED_ACQUIRE_REQ");
 	T_EQ_STR(proto_msg_name(999), "UNKNOWN");
@@ -213,6 +223,70 @@ test_typed_wrappers(void)
 	}
 	buf_release(&b);
 	buf_release(&blob);
+}
+
+/* proto_usage_each(): what it hands on, for a single event and a batch. */
+struct t_each {
+	int    calls;
+	size_t lens[PROTO_BATCH_MAX];
+	bool   usage_ok;
+};
+
+static void
+t_each_cb(void *arg, const void *env, size_t len)
+{
+	struct t_each         *t = arg;
+	struct proto_env       e;
+	struct proto_usage_evt u;
+
+	t->lens[t->calls++] = len;
+	t->usage_ok = proto_env_unpack(env, len, &e) == 0 &&
+	    proto_usage_evt_unpack(&e, &u) == 0 && u.seq == (uint64_t)t->calls;
+}
+
+static void
+test_usage_each(void)
+{
+	struct proto_usage_batch_evt *bq = xcalloc(1, sizeof(*bq));
+	struct proto_usage_evt        u;
+	struct buf                    one[3], b;
+	struct t_each                 t;
+	uint32_t                      i;
+
+	memset(&u, 0, sizeof(u));
+	snprintf(u.instance, sizeof(u.instance), "gw-a");
+	snprintf(u.request_id, sizeof(u.request_id), "r");
+	for (i = 0; i < 3; i++) {
+		u.seq = i + 1;
+		buf_init(&one[i], PROTO_MAX_MSG);
+		T_OK(proto_usage_evt_pack(&one[i], "r", 0, &u));
+		bq->evts[i].ptr = (const uint8_t *)one[i].data;
+		bq->evts[i].len = one[i].len;
+	}
+	/* A single event goes through as it is. */
+	memset(&t, 0, sizeof(t));
+	T_EQ_INT(proto_usage_each(one[0].data, one[0].len, t_each_cb, &t), 1);
+	T_EQ_INT(t.calls, 1);
+	T_ASSERT(t.usage_ok);
+	/* A batch: each entry, in order, as if it had come alone. */
+	bq->n_evts = 3;
+	buf_init(&b, PROTO_MAX_MSG);
+	T_OK(proto_usage_batch_evt_pack(&b, NULL, 0, bq));
+	memset(&t, 0, sizeof(t));
+	T_EQ_INT(proto_usage_each(b.data, b.len, t_each_cb, &t), 3);
+	T_EQ_INT(t.calls, 3);
+	T_ASSERT(t.usage_ok);
+	T_EQ_INT(t.lens[2], one[2].len);
+	/* Bytes that are no envelope are handed on as they are, for the
+	 * subscriber to count as malformed. */
+	memset(&t, 0, sizeof(t));
+	T_EQ_INT(proto_usage_each(b.data, b.len - 3, t_each_cb, &t), 1);
+	T_EQ_INT(t.calls, 1);
+	T_ASSERT(!t.usage_ok);
+	buf_release(&b);
+	for (i = 0; i < 3; i++)
+		buf_release(&one[i]);
+	free(bq);
 }
 
 /* A sync request carries whole packed usage bodies; the reply a seq. */
@@ -420,7 +494,7 @@ test_each_required_key_missing(void)
 			}
 		}
 	}
-	T_EQ_INT(n, 112); /* required keys in all tables */
+	T_EQ_INT(n, 113); /* required keys in all tables */
 	buf_release(&b);
 }
 
@@ -910,9 +984,9 @@ test_truncated_and_garbage(void)
 
 T_MAIN(T_CASE(test_registry), T_CASE(test_roundtrip_every_type),
     T_CASE(test_typed_wrappers), T_CASE(test_usage_sync),
-    T_CASE(test_each_required_key_missing), T_CASE(test_each_field_mistyped),
-    T_CASE(test_each_bound_exceeded), T_CASE(test_integer_ranges),
-    T_CASE(test_samples_and_doubles), T_CASE(test_unknown_keys_and_duplicates),
-    T_CASE(test_semantic_checks), T_CASE(test_keyinfo_checks),
-    T_CASE(test_pack_refuses_bad_structs), T_CASE(test_total_size_caps),
-    T_CASE(test_truncated_and_garbage))
+    T_CASE(test_usage_each), T_CASE(test_each_required_key_missing),
+    T_CASE(test_each_field_mistyped), T_CASE(test_each_bound_exceeded),
+    T_CASE(test_integer_ranges), T_CASE(test_samples_and_doubles),
+    T_CASE(test_unknown_keys_and_duplicates), T_CASE(test_semantic_checks),
+    T_CASE(test_keyinfo_checks), T_CASE(test_pack_refuses_bad_structs),
+    T_CASE(test_total_size_caps), T_CASE(test_truncated_and_garbage))

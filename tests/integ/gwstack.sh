@@ -20,6 +20,11 @@ gws_cleanup() {
 }
 trap gws_cleanup EXIT
 
+# Succeeds when no slot set of the stack's Redis database holds a lease.
+gws_slots_empty() {
+	[ "$(redis-cli -u "$SUB2API_REDIS_URL" --scan --pattern '*slot*' | while read -r k; do redis-cli -u "$SUB2API_REDIS_URL" zcard "$k"; done | awk '{s+=$1} END {print s+0}')" = 0 ]
+}
+
 gws_metric() {
 	curl -fsS -m 3 "http://127.0.0.1:$1/metrics" |
 		awk -v m="$2" '$1 == m { printf "%d\n", $2 }'

@@ -12,6 +12,8 @@
 #    its stream flag, status 200 and nonzero account and user ids;
 #  - per gateway instance the seqs arrive strictly increasing, contiguous;
 #  - billing counted the same number of events (usage_events_total);
+#  - with events and releases held 20 ms, some left as batches and
+#    bundles, and no lease stayed held;
 #  - the tap decoded everything and exits 0 on SIGTERM.
 . "$(dirname "$0")/lib.sh"
 
@@ -27,6 +29,10 @@ mkdir -p "$T_TMP/req"
 PID[tap]=$!
 t_check "usage_tap listening" t_wait 10 grep -q '^listening ' "$T_TMP/tap.out"
 export SUB2API_GATEWAY_OPSMON_EVENTS_ADDR=ipc://$T_TMP/tap.ipc
+# Events and releases held 20 ms (2 ms by default): with 16 requests at
+# once, usage events leave in batches and releases ride on acquires, and
+# the checks below must hold for them as for single messages.
+export SUB2API_GATEWAY_USAGE_LINGER=20ms SUB2API_GATEWAY_RELEASE_LINGER=20ms
 
 gws_up 18380
 
@@ -73,6 +79,14 @@ sleep 0.5
 t_eq "billing usage_events_total equals the request count" "$N" "$(bill_usage)"
 t_eq "gateway usage_events_total equals the request count" "$N" \
 	"$(gws_metric $GW_HEALTH sub2api_gateway_usage_events_total)"
+
+t_check "usage events went out in batches" \
+	test "$(gws_metric $GW_HEALTH sub2api_gateway_usage_batches_total)" -gt 0
+t_check "releases rode on acquires" \
+	test "$(gws_metric $GW_HEALTH sub2api_gateway_release_bundles_total)" -gt 0
+t_eq "no scheduler call failed" 0 \
+	"$(gws_metric $GW_HEALTH sub2api_gateway_sched_calls_failed_total)"
+t_check "no slot left held" t_wait 5 gws_slots_empty
 
 kill -TERM "${PID[tap]}"
 wait "${PID[tap]}"

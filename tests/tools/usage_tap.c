@@ -184,11 +184,10 @@ tap_write(struct tap *t, const json_t *o)
 	}
 }
 
-/* The SUB callback: decode, then one JSON line. */
+/* One event, a usage or error envelope: decode, then one JSON line. */
 static void
-tap_event_cb(void *arg, const char *topic, const void *payload, size_t len)
+tap_one(struct tap *t, const char *topic, const void *payload, size_t len)
 {
-	struct tap      *t = arg;
 	struct proto_env env;
 	json_t          *o;
 	int              rv;
@@ -226,6 +225,28 @@ tap_event_cb(void *arg, const char *topic, const void *payload, size_t len)
 	tap_set_str(o, "env_id", env.id);
 	tap_write(t, o);
 	json_decref(o);
+}
+
+static void
+tap_usage_one(void *arg, const void *env, size_t len)
+{
+	tap_one(arg, TOPIC_USAGE, env, len);
+}
+
+/* The SUB callback: each event of the delivery (a batch holds several). */
+static void
+tap_event_cb(void *arg, const char *topic, const void *payload, size_t len)
+{
+	struct tap *t = arg;
+	int         rv;
+
+	if (strncmp(topic, TOPIC_USAGE, strlen(TOPIC_USAGE)) != 0) {
+		tap_one(t, topic, payload, len);
+		return;
+	}
+	rv = proto_usage_each(payload, len, tap_usage_one, t);
+	if (rv < 0)
+		tap_malformed(t, topic, len, rv);
 }
 
 int
