@@ -420,25 +420,40 @@ enum sched_sticky_result {
  * excl[0..nexcl) are the request's excluded accounts, which a binding
  * never hands out.  Every pointer is borrowed.
  */
+/*
+ * A lease release that rides in an acquire's Redis round trip (the
+ * releases of a SCHED_BUNDLE_REQ): sched_slots_acquire() sends each one
+ * not yet ran before its own script, in the same pipeline.
+ */
+struct sched_prerel {
+	const char *lease;
+	int64_t     aid;
+	bool        reset_failures;
+	bool        ran;  /* out: the release script ran */
+	bool        held; /* out: the lease was still held */
+};
+
 struct sched_slot_req {
-	const char    *lease;
-	int64_t        ttl_ms;
-	int64_t        uid;
-	int32_t        ulimit;
-	int64_t        kid;
-	int32_t        klimit;
-	const int64_t *aids;
-	const int32_t *alimits;
-	const int32_t *prios;
-	size_t         n;
-	const char    *sticky_key;
-	int64_t        sticky_ttl_ms;
-	const int64_t *excl;
-	size_t         nexcl;
-	const char    *rid;          /* request id: the waiter's name */
-	int64_t        wait_ttl_ms;  /* 0: a refusal never waits */
-	int32_t        wait_cap;     /* user's waiters admitted at most */
-	int32_t        sticky_max_w; /* sticky_max_waiting */
+	const char          *lease;
+	int64_t              ttl_ms;
+	int64_t              uid;
+	int32_t              ulimit;
+	int64_t              kid;
+	int32_t              klimit;
+	const int64_t       *aids;
+	const int32_t       *alimits;
+	const int32_t       *prios;
+	size_t               n;
+	const char          *sticky_key;
+	int64_t              sticky_ttl_ms;
+	const int64_t       *excl;
+	size_t               nexcl;
+	const char          *rid;          /* request id: the waiter's name */
+	int64_t              wait_ttl_ms;  /* 0: a refusal never waits */
+	int32_t              wait_cap;     /* user's waiters admitted at most */
+	int32_t              sticky_max_w; /* sticky_max_waiting */
+	struct sched_prerel *pre; /* releases to run first (may be NULL) */
+	size_t               npre;
 };
 
 struct sched_slot_res {
@@ -739,6 +754,28 @@ int sched_on_renew(struct sched *s, const struct proto_env *env,
     struct buf *reply) WARN_UNUSED;
 int sched_on_release(struct sched *s, const struct proto_env *env,
     struct buf *reply) WARN_UNUSED;
+
+/*
+ * An acquire whose Redis script runs after the npre releases of pre, in
+ * one round trip (pre[i].ran says which ran; a refusal before the script
+ * runs none).
+ */
+int sched_on_acquire_pre(struct sched *s, const struct proto_env *env,
+    struct buf *reply, struct sched_prerel *pre, size_t npre) WARN_UNUSED;
+
+/*
+ * A decoded release request (id names it in logs): the slot release
+ * (skipped when pre_held is given: it ran in an acquire's round trip and
+ * *pre_held is its result), then the upstream outcome; the reply into
+ * reply.
+ */
+int sched_release_run(struct sched *s, const char *id,
+    const struct proto_sched_release_req *req, const bool *pre_held,
+    struct buf *reply) WARN_UNUSED;
+
+/* Whether req's release also resets its account's failure count. */
+bool sched_release_resets(
+    const struct sched *s, const struct proto_sched_release_req *req);
 
 /* ---- sched_info.c: what a key may see (GET /v1/models, /v1/usage) ----- */
 

@@ -153,7 +153,7 @@ sched_sticky_log(const struct proto_sched_acquire_req *req,
 static void
 sched_take(struct sched *s, const struct proto_sched_acquire_req *req,
     const struct sched_key *k, struct sched_cand *c, size_t n, size_t n_all,
-    struct proto_sched_acquire_rep *rep)
+    struct sched_prerel *pre, size_t npre, struct proto_sched_acquire_rep *rep)
 {
 	int64_t               aids[SCHED_BATCH_MAX];
 	int32_t               lims[SCHED_BATCH_MAX], prios[SCHED_BATCH_MAX];
@@ -202,6 +202,8 @@ sched_take(struct sched *s, const struct proto_sched_acquire_req *req,
 	sr.wait_cap = (k->user_concurrency > 0 ? k->user_concurrency : 0) +
 	    (int32_t)s->cfg->wait_queue_extra;
 	sr.sticky_max_w = (int32_t)s->cfg->sticky_max_waiting;
+	sr.pre = pre;
+	sr.npre = npre;
 	if (req->session_hash[0] != '\0' && sr.sticky_ttl_ms > 0) {
 		rv = sched_sticky_key(s, k->platform, k->group_id,
 		    req->session_hash, skey, sizeof(skey));
@@ -262,7 +264,7 @@ sched_take(struct sched *s, const struct proto_sched_acquire_req *req,
 /* The decision for req, written into rep (zeroed by the caller). */
 static void
 sched_acquire(struct sched *s, const struct proto_sched_acquire_req *req,
-    struct proto_sched_acquire_rep *rep)
+    struct sched_prerel *pre, size_t npre, struct proto_sched_acquire_rep *rep)
 {
 	struct sched_key          k;
 	struct sched_acache_view *v = NULL;
@@ -307,7 +309,7 @@ sched_acquire(struct sched *s, const struct proto_sched_acquire_req *req,
 		sched_internal(rep);
 		goto out;
 	}
-	sched_take(s, req, &k, v->c, v->n, v->n_all, rep);
+	sched_take(s, req, &k, v->c, v->n, v->n_all, pre, npre, rep);
 	if (rep->outcome == PROTO_ACQ_OK)
 		sched_acache_touch(s->acache, rep->account_id, now);
 out:
@@ -322,6 +324,13 @@ int
 sched_on_acquire(
     struct sched *s, const struct proto_env *env, struct buf *reply)
 {
+	return sched_on_acquire_pre(s, env, reply, NULL, 0);
+}
+
+int
+sched_on_acquire_pre(struct sched *s, const struct proto_env *env,
+    struct buf *reply, struct sched_prerel *pre, size_t npre)
+{
 	struct proto_sched_acquire_req  req;
 	struct proto_sched_acquire_rep *rep;
 	int                             rv;
@@ -330,7 +339,7 @@ sched_on_acquire(
 	if (rv != 0)
 		return rv;
 	rep = xcalloc(1, sizeof(*rep));
-	sched_acquire(s, &req, rep);
+	sched_acquire(s, &req, pre, npre, rep);
 	if (rep->outcome != PROTO_ACQ_OK) {
 		/*
 		 * A refusal carries no ids, lease or secret (credential,

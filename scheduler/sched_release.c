@@ -49,68 +49,91 @@ sched_on_renew(struct sched *s, const struct proto_env *env, struct buf *reply)
 	return proto_sched_renew_rep_pack(reply, env->id, 0, &rep);
 }
 
-int
-sched_on_release(
-    struct sched *s, const struct proto_env *env, struct buf *reply)
+bool
+sched_release_resets(
+    const struct sched *s, const struct proto_sched_release_req *req)
 {
-	struct proto_sched_release_req req;
+	return sched_state_kind(req->http_status, req->err_class) ==
+	    SCHED_ST_SUCCESS &&
+	    s->cfg->temp_unsched_threshold > 0;
+}
+
+int
+sched_release_run(struct sched *s, const char *id,
+    const struct proto_sched_release_req *req, const bool *pre_held,
+    struct buf *reply)
+{
 	struct proto_sched_release_rep rep;
 	struct sched_outcome           oc;
 	bool                           held = false;
 	int                            unwaited = 0;
 	int                            rv, rrv;
 
-	rv = proto_sched_release_req_unpack(env, &req);
-	if (rv != 0)
-		return rv;
 	memset(&rep, 0, sizeof(rep));
 	snprintf(rep.state, sizeof(rep.state), "ok");
 	rrv = 0;
-	if (req.wait_cancel && req.request_id[0] != '\0') {
-		rrv = sched_slots_unwait(s, req.request_id, &unwaited);
+	if (req->wait_cancel && req->request_id[0] != '\0') {
+		rrv = sched_slots_unwait(s, req->request_id, &unwaited);
 		if (rrv != 0)
-			log_warn("sched.unwait_failed", LOG_REQ(env->id),
-			    LOG_ERR(rrv));
+			log_warn(
+			    "sched.unwait_failed", LOG_REQ(id), LOG_ERR(rrv));
 	}
 	/* A pure cancel holds no lease and reports no attempt. */
-	if (req.lease_id[0] != '\0') {
+	if (req->lease_id[0] != '\0') {
 		/* A success resets the account's failure count in the same
 		 * trip. */
-		rv = sched_slots_release_ex(s, req.lease_id, req.account_id,
-		    sched_state_kind(req.http_status, req.err_class) ==
-		            SCHED_ST_SUCCESS &&
-		        s->cfg->temp_unsched_threshold > 0,
-		    &held);
+		if (pre_held != NULL) {
+			held = *pre_held;
+			rv = 0;
+		} else {
+			rv = sched_slots_release_ex(s, req->lease_id,
+			    req->account_id, sched_release_resets(s, req),
+			    &held);
+		}
 		if (rv != 0)
-			log_warn("sched.release_failed", LOG_REQ(env->id),
-			    LOG_ERR(rv));
+			log_warn(
+			    "sched.release_failed", LOG_REQ(id), LOG_ERR(rv));
 		if (rrv == 0)
 			rrv = rv;
-		oc.account_id = req.account_id;
-		oc.status = req.http_status;
-		oc.err_class = req.err_class;
-		oc.lease = req.lease_id;
-		oc.duration_ms = req.duration_ms;
-		oc.reset_unix = req.reset_unix;
-		oc.retry_after_s = req.retry_after_s;
-		oc.hdrs = req.headers;
-		oc.n_hdrs = req.n_headers;
-		oc.err_message = req.err_message;
+		oc.account_id = req->account_id;
+		oc.status = req->http_status;
+		oc.err_class = req->err_class;
+		oc.lease = req->lease_id;
+		oc.duration_ms = req->duration_ms;
+		oc.reset_unix = req->reset_unix;
+		oc.retry_after_s = req->retry_after_s;
+		oc.hdrs = req->headers;
+		oc.n_hdrs = req->n_headers;
+		oc.err_message = req->err_message;
 		rv = sched_state_apply(s, &oc, rep.state);
 		if (rv != 0) {
 			/* The lease is back all the same; the outcome is
 			 * lost. */
-			log_warn("sched.release_state_failed", LOG_REQ(env->id),
-			    LOG_I64("account", req.account_id),
-			    LOG_I64("status", req.http_status), LOG_ERR(rv));
+			log_warn("sched.release_state_failed", LOG_REQ(id),
+			    LOG_I64("account", req->account_id),
+			    LOG_I64("status", req->http_status), LOG_ERR(rv));
 			rep.state[0] = '\0';
 		}
 	}
 	if (rrv != 0)
 		return rrv;
-	log_debug("sched.release", LOG_REQ(env->id),
-	    LOG_STR("lease", req.lease_id), LOG_BOOL("held", held),
-	    LOG_I64("unwaited", unwaited), LOG_I64("status", req.http_status));
+	log_debug("sched.release", LOG_REQ(id), LOG_STR("lease", req->lease_id),
+	    LOG_BOOL("held", held), LOG_I64("unwaited", unwaited),
+	    LOG_I64("status", req->http_status));
 	rep.released = true;
-	return proto_sched_release_rep_pack(reply, env->id, 0, &rep);
+	return proto_sched_release_rep_pack(reply, id, 0, &rep);
+}
+
+int
+sched_on_release(
+    struct sched *s, const struct proto_env *env, struct buf *reply)
+{
+	struct proto_sched_release_req *req = xmalloc(sizeof(*req));
+	int                             rv;
+
+	rv = proto_sched_release_req_unpack(env, req);
+	if (rv == 0)
+		rv = sched_release_run(s, env->id, req, NULL, reply);
+	free(req);
+	return rv;
 }

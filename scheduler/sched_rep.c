@@ -24,6 +24,12 @@ sched_count(struct sched *s, int type, const char *result)
 	met_counter_inc(met_counter_get(s->requests, labels));
 }
 
+static void
+sched_count_rv(struct sched *s, int type, int rv)
+{
+	sched_count(s, type, rv == 0 ? "ok" : err_name(rv));
+}
+
 static int
 sched_on_ping(struct sched *s, const struct proto_env *env, struct buf *reply)
 {
@@ -45,45 +51,106 @@ sched_on_ping(struct sched *s, const struct proto_env *env, struct buf *reply)
 static int sched_dispatch(struct sched *s, const struct proto_env *env,
     struct buf *reply, bool in_bundle);
 
+/* A release of a bundle, decoded; NULL and counted when it is refused. */
+static struct proto_sched_release_req *
+sched_bundle_release(struct sched *s, const struct proto_env *bundle,
+    const struct proto_blob *b, uint32_t index, struct proto_env *in)
+{
+	struct proto_sched_release_req *r;
+	int                             rv;
+
+	rv = proto_env_unpack(b->ptr, b->len, in);
+	if (rv == 0 && in->type != MSG_SCHED_RELEASE_REQ)
+		rv = -ERR_PROTO;
+	r = xmalloc(sizeof(*r));
+	if (rv == 0)
+		rv = proto_sched_release_req_unpack(in, r);
+	if (rv == 0)
+		return r;
+	free(r);
+	sched_count(s, MSG_SCHED_RELEASE_REQ, err_name(rv));
+	log_warn("sched.bundle_refused", LOG_REQ(bundle->id),
+	    LOG_I64("index", index), LOG_ERR(rv));
+	return NULL;
+}
+
 /*
- * SCHED_BUNDLE_REQ: the releases first, each as if sent alone (a failing
- * one is logged and counted, never fails the others), then the last
- * request, whose reply is the bundle's.
+ * SCHED_BUNDLE_REQ: a gateway's held releases, then its next acquire (or
+ * a last release).  Each release is handled as if it came alone (a
+ * refused one is logged and counted, never fails the others); the ones
+ * that return a lease ride in the acquire's Redis round trip, before its
+ * script, so their slots are free for it.  The last request's reply is
+ * the bundle's.
  */
 static int
 sched_on_bundle(struct sched *s, const struct proto_env *env, struct buf *reply)
 {
-	struct proto_sched_bundle_req *req = xmalloc(sizeof(*req));
-	struct proto_env               in;
-	struct buf                     scratch;
-	uint32_t                       i;
-	int                            rv;
+	struct proto_sched_bundle_req   *req = xmalloc(sizeof(*req));
+	struct proto_sched_release_req **rel = NULL;
+	struct sched_prerel             *pre = NULL;
+	char(*ids)[PROTO_ID_MAX + 1] = NULL;
+	struct proto_env in, last;
+	struct buf       scratch;
+	bool             acq;
+	size_t           n = 0, k;
+	uint32_t         i;
+	int              rv, lrv;
 
 	rv = proto_sched_bundle_req_unpack(env, req);
+	if (rv != 0) {
+		free(req);
+		return rv;
+	}
+	lrv = proto_env_unpack(req->msgs[req->n_msgs - 1].ptr,
+	    req->msgs[req->n_msgs - 1].len, &last);
+	if (lrv == 0 && last.type != MSG_SCHED_RELEASE_REQ &&
+	    last.type != MSG_SCHED_ACQUIRE_REQ)
+		lrv = -ERR_PROTO;
+	acq = lrv == 0 && last.type == MSG_SCHED_ACQUIRE_REQ;
 	buf_init(&scratch, reply->max);
-	for (i = 0; rv == 0 && i < req->n_msgs; i++) {
-		bool last = i + 1 == req->n_msgs;
+	rel = xcalloc(req->n_msgs, sizeof(*rel));
+	pre = xcalloc(req->n_msgs, sizeof(*pre));
+	ids = xcalloc(req->n_msgs, sizeof(*ids));
+	for (i = 0; i + 1 < req->n_msgs; i++) {
+		struct proto_sched_release_req *r =
+		    sched_bundle_release(s, env, &req->msgs[i], i, &in);
 
-		rv = proto_env_unpack(req->msgs[i].ptr, req->msgs[i].len, &in);
-		if (rv == 0 && in.type != MSG_SCHED_RELEASE_REQ &&
-		    !(last && in.type == MSG_SCHED_ACQUIRE_REQ))
-			rv = -ERR_PROTO;
-		if (rv != 0 && !last) {
-			/* Refused alone; the rest still counts. */
-			sched_count(s, MSG_SCHED_RELEASE_REQ, err_name(rv));
-			log_warn("sched.bundle_refused", LOG_REQ(env->id),
-			    LOG_I64("index", i), LOG_ERR(rv));
-			rv = 0;
+		if (r == NULL)
+			continue;
+		if (acq && r->lease_id[0] != '\0' && !r->wait_cancel) {
+			rel[n] = r;
+			pre[n].lease = r->lease_id;
+			pre[n].aid = r->account_id;
+			pre[n].reset_failures = sched_release_resets(s, r);
+			memcpy(ids[n++], in.id, sizeof(in.id));
 			continue;
 		}
-		if (rv != 0)
-			break;
 		buf_reset(&scratch);
-		rv = sched_dispatch(s, &in, last ? reply : &scratch, true);
-		if (!last)
-			rv = 0;
+		sched_count_rv(s, MSG_SCHED_RELEASE_REQ,
+		    sched_release_run(s, in.id, r, NULL, &scratch));
+		free(r);
+	}
+	if (acq) {
+		rv = sched_on_acquire_pre(s, &last, reply, pre, n);
+		sched_count_rv(s, MSG_SCHED_ACQUIRE_REQ, rv);
+	} else if (lrv == 0) {
+		rv = sched_dispatch(s, &last, reply, true);
+	} else {
+		rv = lrv;
+	}
+	/* The riders: what is left of each (or all of it, when the acquire's
+	 * round trip did not run it). */
+	for (k = 0; k < n; k++) {
+		buf_reset(&scratch);
+		sched_count_rv(s, MSG_SCHED_RELEASE_REQ,
+		    sched_release_run(s, ids[k], rel[k],
+		        pre[k].ran ? &pre[k].held : NULL, &scratch));
+		free(rel[k]);
 	}
 	buf_release(&scratch);
+	free(ids);
+	free(pre);
+	free(rel);
 	free(req);
 	return rv;
 }
@@ -121,7 +188,7 @@ sched_dispatch(struct sched *s, const struct proto_env *env, struct buf *reply,
 		rv = -ERR_PROTO;
 		break;
 	}
-	sched_count(s, env->type, rv == 0 ? "ok" : err_name(rv));
+	sched_count_rv(s, env->type, rv);
 	return rv;
 }
 

@@ -352,6 +352,82 @@ sched_slots_args(const struct sched_slot_req *r, char *cands, size_t ccap,
 	return rv;
 }
 
+/* The release script's arguments for one lease (argv points inside). */
+struct sched_relargs {
+	char        key[SCHED_KEY_MAX];
+	char        aid[24];
+	const char *argv[5];
+};
+
+static void
+sched_slots_relargs(struct sched *s, const char *lease, int64_t aid,
+    bool reset_failures, struct sched_relargs *ra)
+{
+	snprintf(ra->key, sizeof(ra->key), "%slease:%s", s->cfg->redis_prefix,
+	    lease);
+	snprintf(ra->aid, sizeof(ra->aid), "%lld", (long long)aid);
+	ra->argv[0] = ra->key;
+	ra->argv[1] = lease;
+	ra->argv[2] = s->cfg->redis_prefix;
+	ra->argv[3] = ra->aid;
+	ra->argv[4] = reset_failures ? "1" : "0";
+}
+
+/*
+ * The acquire script, after the releases of r->pre not yet ran, in one
+ * round trip; marks the releases that ran.  0 or the acquire's error.
+ */
+static int
+sched_slots_eval_acquire(struct sched *s, const struct sched_slot_req *r,
+    const char *const *argv, redisReply **rep)
+{
+	struct sched_relargs *ra;
+	struct rds_call      *calls;
+	size_t                i, n = 0;
+	int                   rv;
+
+	for (i = 0; i < r->npre; i++)
+		n += !r->pre[i].ran;
+	if (n == 0)
+		return rds_script_eval(
+		    s->rds, s->lua_acquire, rep, 6, 14, argv, NULL);
+	ra = xcalloc(n, sizeof(*ra));
+	calls = xcalloc(n + 1, sizeof(*calls));
+	for (i = 0, n = 0; i < r->npre; i++) {
+		if (r->pre[i].ran)
+			continue;
+		sched_slots_relargs(s, r->pre[i].lease, r->pre[i].aid,
+		    r->pre[i].reset_failures, &ra[n]);
+		calls[n] = (struct rds_call){.s = s->lua_release,
+		    .nkeys = 1,
+		    .nargs = 4,
+		    .argv = ra[n].argv};
+		n++;
+	}
+	calls[n] = (struct rds_call){
+	    .s = s->lua_acquire, .nkeys = 6, .nargs = 14, .argv = argv};
+	/* Each call's outcome is in calls[], the releases' and its own. */
+	rv = rds_script_evalv(s->rds, calls, n + 1);
+	for (i = 0, n = 0; i < r->npre; i++) {
+		struct rds_call *c;
+
+		if (r->pre[i].ran)
+			continue;
+		c = &calls[n++];
+		if (c->rv == 0 && c->reply->type == REDIS_REPLY_INTEGER) {
+			r->pre[i].ran = true;
+			r->pre[i].held = c->reply->integer > 0;
+		}
+		if (c->reply != NULL)
+			freeReplyObject(c->reply);
+	}
+	rv = calls[n].rv;
+	*rep = calls[n].reply;
+	free(calls);
+	free(ra);
+	return rv;
+}
+
 int
 sched_slots_acquire(
     struct sched *s, const struct sched_slot_req *r, struct sched_slot_res *out)
@@ -411,7 +487,7 @@ sched_slots_acquire(
 	argv[17] = nums[6];
 	argv[18] = nums[7];
 	argv[19] = nums[8];
-	rv = rds_script_eval(s->rds, s->lua_acquire, &rep, 6, 14, argv, NULL);
+	rv = sched_slots_eval_acquire(s, r, argv, &rep);
 	if (rv != 0)
 		return rv;
 	if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 3 ||
@@ -480,19 +556,12 @@ int
 sched_slots_release_ex(struct sched *s, const char *lease, int64_t aid,
     bool reset_failures, bool *held)
 {
-	char        key[SCHED_KEY_MAX], a[24];
-	const char *argv[5];
-	redisReply *rep;
-	int         rv;
+	struct sched_relargs ra;
+	redisReply          *rep;
+	int                  rv;
 
-	snprintf(key, sizeof(key), "%slease:%s", s->cfg->redis_prefix, lease);
-	snprintf(a, sizeof(a), "%lld", (long long)aid);
-	argv[0] = key;
-	argv[1] = lease;
-	argv[2] = s->cfg->redis_prefix;
-	argv[3] = a;
-	argv[4] = reset_failures ? "1" : "0";
-	rv = rds_script_eval(s->rds, s->lua_release, &rep, 1, 4, argv, NULL);
+	sched_slots_relargs(s, lease, aid, reset_failures, &ra);
+	rv = rds_script_eval(s->rds, s->lua_release, &rep, 1, 4, ra.argv, NULL);
 	if (rv != 0)
 		return rv;
 	if (rep->type != REDIS_REPLY_INTEGER) {

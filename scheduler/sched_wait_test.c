@@ -706,6 +706,20 @@ test_bundle(void)
 	T_EQ_INT(type, MSG_SCHED_RELEASE_REP);
 	T_EQ_INT(t_zcard("user", uid), 0);
 
+	/* An acquire refused before its script runs (an unknown key) still
+	 * lets the releases riding on it go. */
+	r1 = t_acq(h, t_rid("b", rid), NULL);
+	T_EQ_INT(r1.outcome, PROTO_ACQ_OK);
+	T_EQ_INT(t_zcard("user", uid), 1);
+	t_pack_rel(&v[0], r1.lease, aid);
+	t_pack_acq(&v[1],
+	    "00000000000000000000000000000000000000000000000000000000000000ff",
+	    t_rid("b", rid));
+	t_bundle(v, 2, &type, &r2);
+	T_EQ_INT(type, MSG_SCHED_ACQUIRE_REP);
+	T_ASSERT(r2.outcome != PROTO_ACQ_OK);
+	T_EQ_INT(t_zcard("user", uid), 0);
+
 	/* A bundle inside a bundle is refused with an error reply. */
 	{
 		struct proto_sched_bundle_req inner;

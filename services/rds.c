@@ -573,3 +573,96 @@ rds_script_eval(struct rds_pool *p, const struct rds_script *s,
 		return rv;
 	return rds_finish(p, r, out);
 }
+
+/* EVALSHA argv of one call into av/al (RDS_ARGV_MAX each); the count. */
+static int
+rds_call_argv(const struct rds_call *k, char *nk, size_t nksz, const char **av,
+    size_t *al)
+{
+	int i, n = 3;
+
+	snprintf(nk, nksz, "%d", k->nkeys);
+	av[0] = "EVALSHA";
+	av[1] = k->s->sha;
+	av[2] = nk;
+	for (i = 0; i < k->nkeys + k->nargs; i++, n++)
+		av[n] = k->argv[i];
+	for (i = 0; i < n; i++)
+		al[i] = strlen(av[i]);
+	return n;
+}
+
+int
+rds_script_evalv(struct rds_pool *p, struct rds_call *calls, size_t n)
+{
+	const char   *av[RDS_ARGV_MAX];
+	size_t        al[RDS_ARGV_MAX], i;
+	char          nk[16];
+	redisContext *c;
+	redisReply   *r;
+	int           argc, rv, first = 0;
+	void         *vr;
+
+	if (n == 0 || n > RDS_PIPE_MAX)
+		return -ERR_INVAL;
+	for (i = 0; i < n; i++) {
+		calls[i].reply = NULL;
+		calls[i].rv = -ERR_INVAL;
+		if (calls[i].nkeys < 0 || calls[i].nargs < 0 ||
+		    calls[i].nkeys + calls[i].nargs > RDS_ARGV_MAX - 3)
+			return -ERR_INVAL;
+	}
+	rv = rds_get(p, p->timeout_ms, &c);
+	if (rv != 0) {
+		for (i = 0; i < n; i++)
+			calls[i].rv = rv;
+		return rv;
+	}
+	for (i = 0; i < n; i++) {
+		argc = rds_call_argv(&calls[i], nk, sizeof(nk), av, al);
+		if (redisAppendCommandArgv(c, argc, av, al) != REDIS_OK)
+			break;
+	}
+	for (i = 0; i < n; i++) {
+		vr = NULL;
+		if (c->err == 0 && redisGetReply(c, &vr) != REDIS_OK)
+			vr = NULL;
+		r = vr;
+		if (r == NULL) {
+			calls[i].rv =
+			    c->err != 0 ? err_from_rds(c) : -ERR_REDIS;
+			if (calls[i].rv == 0)
+				calls[i].rv = -ERR_REDIS;
+			continue;
+		}
+		if (r->type == REDIS_REPLY_ERROR &&
+		    strncmp(r->str, "NOSCRIPT", 8) == 0) {
+			/* Did not run: retried below, alone. */
+			freeReplyObject(r);
+			calls[i].rv = 1;
+			continue;
+		}
+		calls[i].rv = rds_finish(p, r, &calls[i].reply);
+	}
+	for (i = 0; i < n && c->err == 0; i++) {
+		if (calls[i].rv != 1)
+			continue;
+		rv = rds_script_load(c, calls[i].s);
+		if (rv == 0) {
+			argc = rds_call_argv(&calls[i], nk, sizeof(nk), av, al);
+			rv = rds_argv_on(c, argc, av, al, &r);
+		}
+		calls[i].rv = rv == 0 ? rds_finish(p, r, &calls[i].reply) : rv;
+	}
+	if (c->err != 0)
+		log_warn("rds.io_error", LOG_ERR(err_from_rds(c)),
+		    LOG_STR("detail", c->errstr));
+	rds_put(p, c);
+	for (i = 0; i < n; i++) {
+		if (calls[i].rv == 1) /* the connection broke first */
+			calls[i].rv = -ERR_REDIS;
+		if (calls[i].rv != 0 && first == 0)
+			first = calls[i].rv;
+	}
+	return first;
+}

@@ -116,4 +116,27 @@ int rds_script_eval(struct rds_pool *p, const struct rds_script *s,
     redisReply **out, int nkeys, int nargs, const char *const *argv,
     const size_t *argvlen) WARN_UNUSED;
 
+/* One script call of a pipeline (rds_script_evalv()). */
+struct rds_call {
+	const struct rds_script *s;
+	int                      nkeys, nargs;
+	const char *const       *argv;  /* borrowed; strings (no argvlen) */
+	int                      rv;    /* out: as rds_script_eval() */
+	redisReply              *reply; /* out: owned by the caller, or NULL */
+};
+
+/*
+ * Runs n (1..RDS_PIPE_MAX) script calls in one round trip on one
+ * connection: Redis runs them one after the other, in order, and nothing
+ * else runs between... except other clients' commands, which may.  Each
+ * call's outcome is in calls[i].rv and .reply, as rds_script_eval() would
+ * give it; the function returns 0 when every call ran, else the first
+ * failure.  A call answered NOSCRIPT is retried alone after loading its
+ * script, after the others (so order holds except after a script flush).
+ * A connection failure fails the calls not yet answered.
+ */
+#define RDS_PIPE_MAX 64
+int rds_script_evalv(
+    struct rds_pool *p, struct rds_call *calls, size_t n) WARN_UNUSED;
+
 #endif /* RDS_H */

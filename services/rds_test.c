@@ -244,6 +244,61 @@ test_rds_script(void)
 	rds_pool_free(p);
 }
 
+/* A pipeline: in order, one reply each, NOSCRIPT and errors per call. */
+static void
+test_rds_script_pipeline(void)
+{
+	struct rds_pool   *p = NULL;
+	struct rds_script *inc = NULL, *get = NULL, *bad = NULL;
+	const char     *a5[] = {"rds_t:pipe", "5"}, *a7[] = {"rds_t:pipe", "7"};
+	const char     *k[] = {"rds_t:pipe"};
+	struct rds_call c[4];
+	size_t          i;
+
+	T_OK(rds_pool_new(rds_t_url(), 1, 1000, &p));
+	T_OK(rds_script_new(
+	    "return redis.call('INCRBY', KEYS[1], ARGV[1])", &inc));
+	T_OK(rds_script_new(
+	    "return tonumber(redis.call('GET', KEYS[1])) * 10", &get));
+	T_OK(rds_script_new("return redis.call('NOPE')", &bad));
+	T_OK(rds_cmd(p, NULL, "DEL rds_t:pipe"));
+	T_OK(rds_cmd(p, NULL, "SCRIPT FLUSH"));
+	memset(c, 0, sizeof(c));
+	c[0] = (struct rds_call){.s = inc, .nkeys = 1, .nargs = 1, .argv = a5};
+	c[1] = (struct rds_call){.s = inc, .nkeys = 1, .nargs = 1, .argv = a7};
+	c[2] = (struct rds_call){.s = bad};
+	c[3] = (struct rds_call){.s = get, .nkeys = 1, .argv = k};
+	/* Every script unknown to the server: each loaded and run. */
+	T_EQ_INT(rds_script_evalv(p, c, 4), -ERR_REDIS);
+	T_EQ_INT(c[0].rv, 0);
+	T_EQ_INT(c[1].rv, 0);
+	T_EQ_INT(c[2].rv, -ERR_REDIS);
+	T_ASSERT(c[2].reply == NULL);
+	T_EQ_INT(c[3].rv, 0);
+	T_EQ_INT(c[0].reply->integer + c[1].reply->integer, 5 + 12);
+	T_EQ_INT(c[3].reply->integer, 120);
+	for (i = 0; i < 4; i++)
+		if (c[i].reply != NULL)
+			freeReplyObject(c[i].reply);
+	/* Loaded now: one round trip, in order (the GET sees both INCRBYs). */
+	T_OK(rds_cmd(p, NULL, "DEL rds_t:pipe"));
+	{
+		struct rds_call d[3] = {c[0], c[1], c[3]};
+
+		T_OK(rds_script_evalv(p, d, 3));
+		T_EQ_INT(d[0].reply->integer, 5);
+		T_EQ_INT(d[1].reply->integer, 12);
+		T_EQ_INT(d[2].reply->integer, 120);
+		for (i = 0; i < 3; i++)
+			freeReplyObject(d[i].reply);
+	}
+	T_EQ_INT(rds_script_evalv(p, c, 0), -ERR_INVAL);
+	rds_script_free(inc);
+	rds_script_free(get);
+	rds_script_free(bad);
+	rds_pool_free(p);
+}
+
 struct rds_t_worker {
 	struct rds_pool *p;
 	int              ok;
@@ -415,7 +470,7 @@ test_rds_err_map(void)
 
 T_MAIN(T_CASE(test_rds_err_map), T_CASE(test_rds_url_rejected),
     T_CASE(test_rds_ping_set_get), T_CASE(test_rds_reply_cap),
-    T_CASE(test_rds_script), T_CASE(test_rds_pool_concurrent),
-    T_CASE(test_rds_server_killed_restarted),
+    T_CASE(test_rds_script), T_CASE(test_rds_script_pipeline),
+    T_CASE(test_rds_pool_concurrent), T_CASE(test_rds_server_killed_restarted),
     T_CASE(test_rds_server_stalled_timeout), T_CASE(test_rds_pool_busy),
     T_CASE(test_rds_auth))
