@@ -83,6 +83,7 @@ static void
 gw_http_park(struct gw_req *r)
 {
 	r->suspended = true;
+	gw_io_watch_locked(r);
 	if (!r->parked) {
 		r->parked = true;
 		atomic_fetch_add(&r->gw->parked, 1);

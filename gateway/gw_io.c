@@ -2,27 +2,55 @@
  * gw_io.c: the I/O thread's loop (see gw_io.h).
  *
  * Each turn: take the posted messages, run the per-request clocks (first
- * byte, idle gap), renew leases when due, then wait in curl_multi_poll()
- * on the transfers plus the client sockets of suspended connections, and
- * let libcurl move data.  A client socket that reads as closed (a peek
- * returning 0 or an error) means the client went away: the transfer is
- * cancelled at once.
+ * byte, idle gap; every GW_IO_TICK_MS at most), renew leases and send the
+ * held releases and usage events when due, then wait in epoll_wait() on
+ * the set of gw_io.h and hand what happened to libcurl
+ * (curl_multi_socket_action()) or, for a watched client that hung up,
+ * cancel its transfer at once.
  */
 #include "gw_io.h"
 
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 
 #include <errno.h>
 #include <microhttpd.h>
-#include <poll.h>
+#include <string.h>
+#include <unistd.h>
 
 #include "err.h"
 #include "gw.h"
 #include "gw_relay.h"
 #include "log.h"
 
-#define GW_IO_POLL_MS   100 /* upper bound of one wait */
-#define GW_IO_WATCH_MAX 8192
+#define GW_IO_POLL_MS 100 /* upper bound of one wait */
+#define GW_IO_TICK_MS 10  /* per-request clocks at most this often */
+#define GW_IO_EVENTS  256 /* epoll events taken per turn */
+
+/* What an epoll entry is: the kind in the high half of data.u64. */
+enum gw_io_kind {
+	GW_IO_K_WAKE = 1,
+	GW_IO_K_CURL = 2,
+	GW_IO_K_CLIENT = 3,
+};
+
+static uint64_t
+gw_io_tag(enum gw_io_kind kind, int fd)
+{
+	return ((uint64_t)kind << 32) | (uint32_t)fd;
+}
+
+static void
+gw_io_wake(struct gw_io *io)
+{
+	uint64_t one = 1;
+
+	/* Fails only when the counter is about to overflow: awake anyway. */
+	if (write(io->wakefd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		log_warn(
+		    "gw.io_wake_failed", LOG_STR("errno", strerror(errno)));
+}
 
 bool
 gw_io_post(struct gw *gw, enum gw_msg_kind kind, struct gw_req *r, int rv,
@@ -50,14 +78,39 @@ gw_io_post(struct gw *gw, enum gw_msg_kind kind, struct gw_req *r, int rv,
 		io->head = m;
 	io->tail = m;
 	pthread_mutex_unlock(&io->mu);
-	curl_multi_wakeup(io->multi);
+	gw_io_wake(io);
 	return true;
+}
+
+void
+gw_io_watch_locked(struct gw_req *r)
+{
+	struct epoll_event ev = {.events = EPOLLRDHUP};
+
+	/* io_active: the epoll set outlives every request the io side
+	 * holds (gw_io_free() closes it after finishing them all). */
+	if (r->watched || r->fd < 0 || r->client_gone || !r->io_active)
+		return;
+	ev.data.u64 = gw_io_tag(GW_IO_K_CLIENT, r->fd);
+	if (epoll_ctl(r->gw->io.epfd, EPOLL_CTL_ADD, r->fd, &ev) == 0 ||
+	    errno == EEXIST)
+		r->watched = true;
+}
+
+static void
+gw_io_unwatch_locked(struct gw_req *r)
+{
+	if (!r->watched)
+		return;
+	(void)epoll_ctl(r->gw->io.epfd, EPOLL_CTL_DEL, r->fd, NULL);
+	r->watched = false;
 }
 
 void
 gw_io_resume(struct gw_req *r)
 {
 	pthread_mutex_lock(&r->mu);
+	gw_io_unwatch_locked(r);
 	if (r->suspended) {
 		r->suspended = false;
 		MHD_resume_connection(r->conn);
@@ -89,6 +142,7 @@ gw_io_finish(struct gw *gw, struct gw_req *r)
 		}
 	}
 	pthread_mutex_lock(&r->mu);
+	gw_io_unwatch_locked(r);
 	r->io_active = false;
 	pthread_mutex_unlock(&r->mu);
 	atomic_fetch_sub(&gw->inflight, 1);
@@ -169,39 +223,143 @@ gw_io_client_gone(int fd)
 	    errno != EINTR;
 }
 
+/* A watched client socket hung up (or failed): cancel its request. */
 static void
-gw_io_wait(struct gw *gw, int timeout_ms)
+gw_io_client_event(struct gw *gw, int fd)
 {
-	struct gw_io             *io = &gw->io;
-	static struct curl_waitfd fds[GW_IO_WATCH_MAX];
-	struct gw_req            *who[GW_IO_WATCH_MAX];
-	unsigned                  n = 0, i;
-	int                       numfds = 0;
-	size_t                    k;
+	struct gw_io  *io = &gw->io;
+	struct gw_req *r = NULL;
+	size_t         k;
+	bool           gone;
 
-	for (k = 0; k < io->n_live && n < GW_IO_WATCH_MAX; k++) {
-		struct gw_req *r = io->live[k];
-		bool           watch;
-
-		pthread_mutex_lock(&r->mu);
-		watch = r->suspended && r->fd >= 0 && !r->client_gone;
-		pthread_mutex_unlock(&r->mu);
-		if (!watch)
-			continue;
-		fds[n].fd = r->fd;
-		fds[n].events = CURL_WAIT_POLLIN;
-		fds[n].revents = 0;
-		who[n++] = r;
+	for (k = 0; k < io->n_live && r == NULL; k++) {
+		pthread_mutex_lock(&io->live[k]->mu);
+		if (io->live[k]->watched && io->live[k]->fd == fd)
+			r = io->live[k];
+		pthread_mutex_unlock(&io->live[k]->mu);
 	}
-	curl_multi_poll(io->multi, fds, n, timeout_ms, &numfds);
+	if (r == NULL) {
+		(void)epoll_ctl(io->epfd, EPOLL_CTL_DEL, fd, NULL); /* stale */
+		return;
+	}
+	/* Once only: a half-closed socket would keep the event up. */
+	gone = gw_io_client_gone(fd);
+	pthread_mutex_lock(&r->mu);
+	gw_io_unwatch_locked(r);
+	if (gone)
+		r->client_gone = true;
+	pthread_mutex_unlock(&r->mu);
+	if (gone)
+		gw_relay_cancel(gw, r, "client_closed");
+}
+
+/* libcurl: watch socket s for what (CURLMOPT_SOCKETFUNCTION). */
+static int
+gw_io_curl_sock(CURL *e, curl_socket_t s, int what, void *arg, void *sockp)
+{
+	struct gw_io      *io = arg;
+	struct epoll_event ev = {0};
+
+	(void)e;
+	(void)sockp;
+	if (what == CURL_POLL_REMOVE) {
+		(void)epoll_ctl(io->epfd, EPOLL_CTL_DEL, s, NULL);
+		return 0;
+	}
+	if (what & CURL_POLL_IN)
+		ev.events |= EPOLLIN;
+	if (what & CURL_POLL_OUT)
+		ev.events |= EPOLLOUT;
+	ev.data.u64 = gw_io_tag(GW_IO_K_CURL, s);
+	if (epoll_ctl(io->epfd, EPOLL_CTL_MOD, s, &ev) != 0 &&
+	    (errno != ENOENT ||
+	        epoll_ctl(io->epfd, EPOLL_CTL_ADD, s, &ev) != 0)) {
+		log_warn(
+		    "gw.io_watch_failed", LOG_STR("errno", strerror(errno)));
+		return -1;
+	}
+	return 0;
+}
+
+/* libcurl: call back in timeout_ms (-1: no timer; CURLMOPT_TIMERFUNCTION). */
+static int
+gw_io_curl_timer(CURLM *m, long timeout_ms, void *arg)
+{
+	struct gw_io *io = arg;
+
+	(void)m;
+	io->curl_due_ms = timeout_ms < 0 ? -1 : now_mono_ms() + timeout_ms;
+	return 0;
+}
+
+/* Finished transfers, to the relay. */
+static void
+gw_io_reap(struct gw *gw)
+{
+	CURLMsg *msg;
+	int      left;
+
+	while ((msg = curl_multi_info_read(gw->io.multi, &left)) != NULL) {
+		struct gw_req *r = NULL;
+
+		if (msg->msg != CURLMSG_DONE)
+			continue;
+		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &r);
+		gw_relay_done(gw, r, msg->data.result);
+	}
+}
+
+/*
+ * One wait of at most wait_ms (shortened to libcurl's timer), then what
+ * happened: posted messages are left to gw_io_drain().
+ */
+static void
+gw_io_step(struct gw *gw, int wait_ms)
+{
+	struct gw_io      *io = &gw->io;
+	struct epoll_event evs[GW_IO_EVENTS];
+	int64_t            now = now_mono_ms();
+	uint64_t           v;
+	int                i, n, running;
+
+	if (io->curl_due_ms >= 0)
+		wait_ms = io->curl_due_ms <= now ? 0
+		    : io->curl_due_ms - now < wait_ms
+		    ? (int)(io->curl_due_ms - now)
+		    : wait_ms;
+	n = epoll_wait(io->epfd, evs, GW_IO_EVENTS, wait_ms);
 	for (i = 0; i < n; i++) {
-		if (fds[i].revents == 0 || !gw_io_client_gone(fds[i].fd))
-			continue;
-		pthread_mutex_lock(&who[i]->mu);
-		who[i]->client_gone = true;
-		pthread_mutex_unlock(&who[i]->mu);
-		gw_relay_cancel(gw, who[i], "client_closed");
+		int fd = (int)(uint32_t)evs[i].data.u64;
+		int flags = 0;
+
+		switch ((enum gw_io_kind)(evs[i].data.u64 >> 32)) {
+		case GW_IO_K_WAKE:
+			if (read(io->wakefd, &v, sizeof(v)) < 0 &&
+			    errno != EAGAIN)
+				log_warn("gw.io_wake_failed",
+				    LOG_STR("errno", strerror(errno)));
+			break;
+		case GW_IO_K_CURL:
+			if (evs[i].events & EPOLLIN)
+				flags |= CURL_CSELECT_IN;
+			if (evs[i].events & EPOLLOUT)
+				flags |= CURL_CSELECT_OUT;
+			if (evs[i].events & (EPOLLERR | EPOLLHUP))
+				flags |= CURL_CSELECT_ERR;
+			curl_multi_socket_action(
+			    io->multi, fd, flags, &running);
+			break;
+		case GW_IO_K_CLIENT:
+			gw_io_client_event(gw, fd);
+			break;
+		}
 	}
+	if (io->curl_due_ms >= 0 && now_mono_ms() >= io->curl_due_ms) {
+		io->curl_due_ms = -1;
+		curl_multi_socket_action(
+		    io->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+	}
+	gw_io_reap(gw);
 }
 
 /* Returns how long the next wait may last, in ms. */
@@ -213,16 +371,22 @@ gw_io_clocks(struct gw *gw)
 	int64_t       due, wait;
 	size_t        k;
 
-	/* gw_relay_tick() may finish a request: walk a snapshot. */
-	for (k = io->n_live; k > 0; k--) {
-		if (k - 1 < io->n_live)
-			gw_relay_tick(gw, io->live[k - 1], now);
+	/* gw_relay_tick() may finish a request: walk a snapshot.  Its
+	 * clocks count in seconds: every few ms is plenty. */
+	if (now >= io->next_tick_ms) {
+		io->next_tick_ms = now + GW_IO_TICK_MS;
+		for (k = io->n_live; k > 0; k--) {
+			if (k - 1 < io->n_live)
+				gw_relay_tick(gw, io->live[k - 1], now);
+		}
 	}
 	if (now >= io->next_renew_ms) {
 		gw_relay_renew(gw);
 		io->next_renew_ms = now + gw->cfg->lease_renew_interval;
 	}
-	wait = GW_IO_POLL_MS;
+	wait = io->next_tick_ms - now;
+	if (wait > GW_IO_POLL_MS)
+		wait = GW_IO_POLL_MS;
 	due = gw_bundle_flush(gw, now, false);
 	if (due >= 0 && due < wait)
 		wait = due;
@@ -244,7 +408,6 @@ gw_io_shutdown(struct gw *gw)
 	struct gw_io *io = &gw->io;
 	int64_t       end = now_mono_ms() + gw->cfg->sched_timeout + 500;
 	size_t        k;
-	int           numfds;
 
 	while (io->n_live > 0 && now_mono_ms() < end) {
 		for (k = io->n_live; k > 0; k--) {
@@ -256,7 +419,7 @@ gw_io_shutdown(struct gw *gw)
 		(void)gw_bundle_flush(gw, now_mono_ms(), true);
 		(void)gw_events_flush(gw, now_mono_ms(), true);
 		if (io->n_live > 0)
-			curl_multi_poll(io->multi, NULL, 0, 50, &numfds);
+			gw_io_step(gw, 50);
 	}
 	for (k = 0; k < io->n_live; k++)
 		gw_io_resume(io->live[k]);
@@ -268,25 +431,9 @@ static void *
 gw_io_main(void *arg)
 {
 	struct gw *gw = arg;
-	CURLMsg   *msg;
-	int        running, left;
 
-	for (;;) {
-		if (gw_io_drain(gw))
-			break;
-		gw_io_wait(gw, gw_io_clocks(gw));
-		curl_multi_perform(gw->io.multi, &running);
-		while (
-		    (msg = curl_multi_info_read(gw->io.multi, &left)) != NULL) {
-			struct gw_req *r = NULL;
-
-			if (msg->msg != CURLMSG_DONE)
-				continue;
-			curl_easy_getinfo(
-			    msg->easy_handle, CURLINFO_PRIVATE, &r);
-			gw_relay_done(gw, r, msg->data.result);
-		}
-	}
+	while (!gw_io_drain(gw))
+		gw_io_step(gw, gw_io_clocks(gw));
 	gw_io_shutdown(gw);
 	return NULL;
 }
@@ -294,27 +441,51 @@ gw_io_main(void *arg)
 int
 gw_io_start(struct gw *gw)
 {
-	struct gw_io *io = &gw->io;
+	struct gw_io      *io = &gw->io;
+	struct epoll_event ev = {.events = EPOLLIN};
 
 	pthread_mutex_init(&io->mu, NULL);
+	io->epfd = epoll_create1(EPOLL_CLOEXEC);
+	io->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	ev.data.u64 = gw_io_tag(GW_IO_K_WAKE, io->wakefd);
+	if (io->epfd < 0 || io->wakefd < 0 ||
+	    epoll_ctl(io->epfd, EPOLL_CTL_ADD, io->wakefd, &ev) != 0) {
+		log_error(
+		    "gw.io_epoll_failed", LOG_STR("errno", strerror(errno)));
+		goto fail;
+	}
 	io->multi = curl_multi_init();
 	if (io->multi == NULL)
-		return -ERR_NOMEM;
+		goto fail;
 	curl_multi_setopt(io->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 0L);
 	curl_multi_setopt(io->multi, CURLMOPT_MAXCONNECTS,
 	    (long)gw->cfg->upstream_idle_conns);
+	curl_multi_setopt(io->multi, CURLMOPT_SOCKETFUNCTION, gw_io_curl_sock);
+	curl_multi_setopt(io->multi, CURLMOPT_SOCKETDATA, io);
+	curl_multi_setopt(io->multi, CURLMOPT_TIMERFUNCTION, gw_io_curl_timer);
+	curl_multi_setopt(io->multi, CURLMOPT_TIMERDATA, io);
+	io->curl_due_ms = -1;
 	io->next_renew_ms = now_mono_ms() + gw->cfg->lease_renew_interval;
 	gw_pend_init(&io->releases, PROTO_BUNDLE_MAX - 1);
 	gw_pend_init(&io->usage, PROTO_BATCH_MAX);
 	if (pthread_create(&io->thr, NULL, gw_io_main, gw) != 0) {
-		curl_multi_cleanup(io->multi);
-		io->multi = NULL;
 		gw_pend_free(&io->releases);
 		gw_pend_free(&io->usage);
-		return -ERR_NOMEM;
+		goto fail;
 	}
 	io->running = true;
 	return 0;
+fail:
+	if (io->multi != NULL)
+		curl_multi_cleanup(io->multi);
+	io->multi = NULL;
+	if (io->wakefd >= 0)
+		close(io->wakefd);
+	if (io->epfd >= 0)
+		close(io->epfd);
+	io->wakefd = io->epfd = -1;
+	pthread_mutex_destroy(&io->mu);
+	return -ERR_NOMEM;
 }
 
 void
@@ -327,7 +498,7 @@ gw_io_stop(struct gw *gw)
 	pthread_mutex_lock(&io->mu);
 	io->stop = true;
 	pthread_mutex_unlock(&io->mu);
-	curl_multi_wakeup(io->multi);
+	gw_io_wake(io);
 	pthread_join(io->thr, NULL);
 	io->running = false;
 	pthread_mutex_lock(&io->mu);
@@ -360,5 +531,9 @@ gw_io_free(struct gw *gw)
 	gw_pend_free(&io->usage);
 	free(io->live);
 	io->live = NULL;
+	/* No request is io_active any more: nobody watches through these. */
+	close(io->wakefd);
+	close(io->epfd);
+	io->wakefd = io->epfd = -1;
 	pthread_mutex_destroy(&io->mu);
 }

@@ -3,10 +3,15 @@
  *
  * One thread owns the libcurl multi handle and every request's upstream
  * side.  Other threads talk to it only by posting messages, which wake it
- * through curl_multi_wakeup(); it is the only thread that resumes
- * suspended MHD connections.  While a connection is suspended MHD does not
- * notice a client that goes away, so the I/O thread also watches those
- * sockets and cancels the upstream transfer within one poll interval.
+ * through an eventfd; it is the only thread that resumes suspended MHD
+ * connections.  While a connection is suspended MHD does not notice a
+ * client that goes away, so the I/O thread also watches those sockets
+ * (for a hang-up only) and cancels the upstream transfer at once.
+ *
+ * The thread waits in one epoll set holding libcurl's sockets (libcurl's
+ * socket API: CURLMOPT_SOCKETFUNCTION and TIMERFUNCTION), the eventfd and
+ * the suspended clients' sockets, so each turn costs what happened in it,
+ * not what is held: thousands of quiet streams cost nothing while quiet.
  */
 #ifndef GW_IO_H
 #define GW_IO_H
@@ -40,8 +45,13 @@ struct gw_io {
 	bool            closed; /* (mu) the thread is gone: refuse posts */
 	bool            running;
 
+	int epfd;   /* the epoll set (see above) */
+	int wakefd; /* eventfd: gw_io_post() */
+
 	/* io thread only */
-	struct gw_req **live; /* requests the io side holds */
+	int64_t         curl_due_ms;  /* libcurl's timer (monotonic), -1 none */
+	int64_t         next_tick_ms; /* per-request clocks */
+	struct gw_req **live;         /* requests the io side holds */
 	size_t          n_live;
 	size_t          cap_live;
 	int64_t         next_renew_ms;
@@ -68,6 +78,12 @@ bool gw_io_post(struct gw *gw, enum gw_msg_kind kind, struct gw_req *r, int rv,
 
 /* io thread: resumes r's connection if it is suspended (takes r->mu). */
 void gw_io_resume(struct gw_req *r);
+
+/*
+ * MHD thread, under r->mu, as it suspends r's connection: the I/O thread
+ * watches the client's socket for a hang-up until gw_io_resume().
+ */
+void gw_io_watch_locked(struct gw_req *r);
 
 /* io thread: the request is finished on the io side; drops its ref. */
 void gw_io_finish(struct gw *gw, struct gw_req *r);

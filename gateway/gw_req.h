@@ -138,6 +138,7 @@ struct gw_req {
 	bool       out_done;
 	bool       paused;    /* upstream paused: out is full */
 	bool       suspended; /* MHD connection suspended */
+	bool       watched;   /* fd in the I/O thread's epoll set */
 	bool       parked;    /* counted in gw->parked (MHD thread only) */
 	bool       client_gone;
 	bool       committed; /* bytes went (or are going) to the client */
