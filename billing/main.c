@@ -306,13 +306,17 @@ main(int argc, char **argv)
 	bill_sync_free(b.sync);
 	nngx_sub_close(b.sub);
 	nngx_sub_free(b.sub);
+	/*
+	 * The health listener's checks read the writer and use the pools:
+	 * stop it before either is freed (the ledger check once read a
+	 * freed writer here).
+	 */
+	svc_release(&b.svc);
 	/* Queued events are applied within the drain budget. */
 	bill_writer_stop(b.writer, now_mono_ms() + b.cfg->drain_timeout);
 	bill_pfetch_free(b.pfetch);
 	bill_ledger_free(b.ledger);
 	nngx_pub_free(b.sched_pub);
-	/* The health listener's checks use the pools: stop it first. */
-	svc_release(&b.svc);
 	svc_deps_close(b.pg, b.rds);
 	hb_rx_release(&b.hb);
 	bill_prices_free(b.prices);
