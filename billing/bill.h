@@ -23,9 +23,8 @@
 #ifndef BILL_H
 #define BILL_H
 
-#include <stdatomic.h>
-
 #include "bill_ledger.h"
+#include "bill_notify.h"
 #include "bill_price_fetch.h"
 #include "cfg.h"
 #include "hb.h"
@@ -102,16 +101,13 @@ struct bill {
 	struct svc             svc;
 	const struct bill_cfg *cfg;
 	struct nngx_sub       *sub;
-	struct nngx_pub       *sched_pub; /* to the scheduler's cfg SUB */
-	atomic_uint_fast64_t   notify_ver;
+	struct bill_notify    *notify; /* to the scheduler's cfg SUB */
 	struct pg_pool        *pg;
 	struct rds_pool       *rds;
 	struct hb_rx           hb;
 	struct met_counter    *usage_events;
 	struct met_counter    *other_events;
 	struct met_counter    *bad_events;
-	struct met_counter    *notified;
-	struct met_counter    *notify_failed;
 	struct bill_prices    *prices;
 	struct bill_pfetch    *pfetch; /* NULL without price_url */
 	struct bill_ledger    *ledger;

@@ -176,37 +176,6 @@ bill_prices_start(struct bill *b)
 	bill_pfetch_begin(b, st.loaded);
 }
 
-/*
- * The ledger turned a money verdict (bill_ledger_cfg.notify): tell the
- * scheduler to drop what it cached about the entity.  Best effort: a
- * lost message leaves the scheduler's balance_cache_ttl as the bound.
- */
-static void
-bill_notify(void *arg, const char *kind, int64_t id)
-{
-	struct bill                    *b = arg;
-	struct proto_config_changed_evt e;
-	struct buf                      out;
-	int                             rv;
-
-	memset(&e, 0, sizeof(e));
-	(void)str_copy(e.kind, sizeof(e.kind), kind);
-	e.entity_id = id;
-	e.version = atomic_fetch_add(&b->notify_ver, 1) + 1;
-	buf_init(&out, 1024);
-	rv = proto_config_changed_evt_pack(&out, "", 0, &e);
-	if (rv == 0)
-		rv = nngx_pub_send(
-		    b->sched_pub, TOPIC_CONFIG, out.data, out.len);
-	buf_release(&out);
-	if (rv != 0)
-		met_counter_inc(b->notify_failed);
-	else
-		met_counter_inc(b->notified);
-	log_debug("bill.notify", LOG_STR("kind", kind), LOG_I64("id", id),
-	    LOG_ERR(rv));
-}
-
 static void
 bill_ledger_start(struct bill *b)
 {
@@ -223,6 +192,7 @@ bill_ledger_start(struct bill *b)
 	    .batch_wait_ms = (int)b->cfg->batch_wait,
 	    .retry_min_ms = (int)b->cfg->retry_min,
 	    .retry_max_ms = (int)b->cfg->retry_max};
+	struct bill_notify_cfg nc;
 
 	/* Each writer holds a connection; /readyz needs one more. */
 	if (b->cfg->writers >= b->cfg->db_pool)
@@ -245,17 +215,21 @@ bill_ledger_start(struct bill *b)
 	    "Usage events dropped because the queue was full.");
 	wc.depth =
 	    svc_gauge("sub2api_billing_queue_depth", "Usage events waiting.");
-	b->notified = svc_counter("sub2api_billing_sched_notified_total",
+	nc.addr = b->cfg->sched_cfg_addr;
+	nc.sent = svc_counter("sub2api_billing_sched_notified_total",
 	    "Money verdicts (balance at zero, spent window or key quota) "
 	    "announced to the scheduler.");
-	b->notify_failed =
-	    svc_counter("sub2api_billing_sched_notify_failed_total",
-	        "Money verdicts that could not be announced.");
-	if (nngx_pub_new(&b->cfg->sched_cfg_addr, 1, &b->sched_pub) != 0)
+	nc.failed = svc_counter("sub2api_billing_sched_notify_failed_total",
+	    "Money verdicts that could not be announced.");
+	nc.held = svc_gauge("sub2api_billing_sched_notify_held",
+	    "Money verdicts waiting for the scheduler to connect.");
+	nc.peers = svc_gauge("sub2api_billing_sched_peers",
+	    "Scheduler subscribers connected for the announcements.");
+	if (bill_notify_new(&nc, &b->notify) != 0)
 		fatalx("bill.sched_pub_failed",
 		    LOG_STR("addr", b->cfg->sched_cfg_addr));
-	lc.notify = bill_notify;
-	lc.notify_arg = b;
+	lc.notify = bill_notify_send;
+	lc.notify_arg = b->notify;
 	bill_ledger_new(&lc, &b->ledger);
 	b->writer = bill_writer_start(b->ledger, &wc);
 	if (http_add_check(b->svc.health, "ledger", bill_ledger_check, b,
@@ -316,13 +290,17 @@ main(int argc, char **argv)
 	bill_sync_free(b.sync);
 	nngx_sub_close(b.sub);
 	nngx_sub_free(b.sub);
+	/*
+	 * The health listener's checks read the writer and use the pools:
+	 * stop it before either is freed (the ledger check once read a
+	 * freed writer here).
+	 */
+	svc_release(&b.svc);
 	/* Queued events are applied within the drain budget. */
 	bill_writer_stop(b.writer, now_mono_ms() + b.cfg->drain_timeout);
 	bill_pfetch_free(b.pfetch);
 	bill_ledger_free(b.ledger);
-	nngx_pub_free(b.sched_pub);
-	/* The health listener's checks use the pools: stop it first. */
-	svc_release(&b.svc);
+	bill_notify_free(b.notify);
 	svc_deps_close(b.pg, b.rds);
 	hb_rx_release(&b.hb);
 	bill_prices_free(b.prices);

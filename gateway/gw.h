@@ -152,16 +152,19 @@ struct gw {
 	 * would count the new heartbeats as repeats of the old ones).
 	 */
 	char                run_instance[SVC_INSTANCE_MAX];
-	struct nngx_req    *bsync;
+	struct nngx_req    *bsync; /* replaced by the sync tick (reset) */
 	struct tick         sync_tick;
 	struct tick         flush_tick;
-	uint64_t            trimmed_seen; /* sync tick only */
+	uint64_t            trimmed_seen;     /* sync tick only */
+	int                 sync_unanswered;  /* sync tick only */
+	int64_t             sync_reset_at_ms; /* sync tick only */
 	struct met_counter *m_spooled;
 	struct met_family  *m_unspooled; /* {reason} */
 	struct met_counter *m_resent;
 	struct met_counter *m_trimmed;
 	struct met_counter *m_sync_ok;
 	struct met_counter *m_sync_failed;
+	struct met_counter *m_sync_resets;
 	struct met_gauge   *m_spool_records;
 	struct met_gauge   *m_spool_bytes;
 	struct met_gauge   *m_spool_committed;

@@ -17,6 +17,16 @@
  * gw_spool_lost_add()), so billing's cursor passes them instead of
  * stopping there for good, which would keep the spool from ever trimming.
  *
+ * The REQ socket is replaced when billing has answered no sync for
+ * GW_SYNC_RESET_UNANSWERED rounds in a row (at most every
+ * GW_SYNC_RESET_MS): with nng 1.5.2 a socket can stay unusable after
+ * billing is back.  Its one pipe may be held by a billing listener nng
+ * wedged (nanomsg/nng#1518): negotiated, never read, so a large request
+ * never finishes sending and the dialer, whose pipe looks alive, never
+ * redials; or the process's pipe reaper may be stuck (see nngx.h), so a
+ * closed pipe is never replaced.  A new socket dials afresh; when billing
+ * is simply away this costs a socket now and then.
+ *
  * With spool_fsync=interval a second tick makes the spool durable every
  * spool_fsync_interval, off the request path.
  */
@@ -28,7 +38,9 @@
 #include "log.h"
 #include "proto.h"
 
-#define GW_SYNC_BYTES_MAX (PROTO_MAX_MSG - 64 * 1024) /* events per req */
+#define GW_SYNC_BYTES_MAX        (PROTO_MAX_MSG - 64 * 1024) /* events per req */
+#define GW_SYNC_RESET_UNANSWERED 3 /* rounds in a row */
+#define GW_SYNC_RESET_MS         10000
 
 static enum gw_spool_fsync
 gw_sync_policy(const char *s)
@@ -60,6 +72,9 @@ gw_sync_metrics_init(struct gw *gw)
 	gw->m_sync_failed =
 	    svc_counter("sub2api_gateway_billing_sync_failures_total",
 	        "Sync requests to billing that failed or timed out.");
+	gw->m_sync_resets = svc_counter(
+	    "sub2api_gateway_billing_sync_resets_total",
+	    "Sync sockets replaced after billing answered none for a while.");
 	gw->m_spool_records = svc_gauge("sub2api_gateway_spool_pending_records",
 	    "Spooled usage events billing has not confirmed.");
 	gw->m_spool_bytes = svc_gauge("sub2api_gateway_spool_bytes",
@@ -139,9 +154,11 @@ gw_sync_call(struct gw *gw, const struct gw_spool_batch *b, struct buf *out,
 	rv = proto_usage_sync_req_pack(
 	    out, NULL, now_wall_ms() + gw->cfg->spool_sync_timeout, q);
 	free(q);
-	if (rv == 0)
+	if (rv == 0) {
 		rv = nngx_req_call(gw->bsync, out->data, out->len,
 		    (int)gw->cfg->spool_sync_timeout, in);
+		gw->sync_unanswered = rv == 0 ? 0 : gw->sync_unanswered + 1;
+	}
 	if (rv == 0)
 		rv = proto_env_unpack(in->data, in->len, &env);
 	if (rv == 0 && env.type == MSG_ERROR_REP) {
@@ -207,6 +224,33 @@ gw_sync_round(struct gw *gw, bool *full)
 }
 
 /*
+ * Replaces the REQ socket that billing has not answered on for a while
+ * (see the top of this file).  Runs on the sync tick, the socket's only
+ * user; the old socket's close is bounded.
+ */
+static void
+gw_sync_reset(struct gw *gw)
+{
+	const char      *addr[1] = {gw->cfg->billing_sync_addr};
+	struct nngx_req *c = NULL;
+	int              rv;
+
+	gw->sync_reset_at_ms = now_mono_ms();
+	rv = nngx_req_new(addr, 1, &c);
+	if (rv != 0) {
+		log_warn("gw.billing_sync_reset_failed", LOG_ERR(rv));
+		return;
+	}
+	log_warn("gw.billing_sync_reset",
+	    LOG_I64("unanswered", gw->sync_unanswered),
+	    LOG_I64("pipes", nngx_req_npipes(gw->bsync)));
+	nngx_req_free(gw->bsync);
+	gw->bsync = c;
+	gw->sync_unanswered = 0;
+	met_counter_inc(gw->m_sync_resets);
+}
+
+/*
  * The tick: rounds back to back while they come back full, within half
  * a sync interval, so a backlog (billing away for a while) drains at the
  * speed billing takes it rather than one batch per interval.
@@ -220,6 +264,9 @@ gw_sync_cb(void *arg)
 
 	while (gw_sync_round(gw, &full) == 0 && full && now_mono_ms() < until)
 		;
+	if (gw->sync_unanswered >= GW_SYNC_RESET_UNANSWERED &&
+	    now_mono_ms() - gw->sync_reset_at_ms >= GW_SYNC_RESET_MS)
+		gw_sync_reset(gw);
 	gw_sync_gauges(gw);
 }
 

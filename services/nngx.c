@@ -17,11 +17,14 @@
  * Teardown: mark closing, close the socket (every pending operation then
  * completes with NNG_ECLOSED and the callbacks stop resubmitting), stop
  * each aio (which waits for a callback in progress), then free.  REP and
- * SUB sockets, which listen, stop their aios first and close with a
- * bound (nngx_close_bounded()), because a listener nng wedged can make
- * nng_close() wait for ever.  Pipe
+ * SUB sockets stop their aios before the close instead.  Every socket
+ * closes with a bound (nngx_close_bounded()): nng 1.5.2 reaps the pipes
+ * of every socket of the process on one thread, and once a wedged
+ * listener or a lost completion stops that thread, any nng_close() with
+ * a pipe to reap waits for ever, a PUB or REQ dialer's included.  Pipe
  * notifications keep an atomic count of connected peers for readiness;
- * nng_close() returns only after the last one has run.
+ * nng_close() returns only after the last one has run, so an object whose
+ * close was abandoned is kept, not freed.
  */
 #include "nngx.h"
 
@@ -421,7 +424,8 @@ struct nngx_call {
 struct nngx_req {
 	nng_socket        sock;
 	bool              sock_open;
-	pthread_mutex_t   mtx; /* guards closed and both lists */
+	bool              abandoned; /* its close got stuck */
+	pthread_mutex_t   mtx;       /* guards closed and both lists */
 	bool              closed;
 	struct nngx_call *free_list;
 	struct nngx_call *all;
@@ -677,8 +681,12 @@ nngx_req_close(struct nngx_req *c)
 	c->closed = true;
 	all = c->all;
 	pthread_mutex_unlock(&c->mtx);
-	if (c->sock_open)
-		nng_close(c->sock);
+	/*
+	 * The socket first: its contexts end their calls with NNG_ECLOSED
+	 * before nng waits for the pipes, where a stuck close stops.
+	 */
+	if (c->sock_open && !nngx_close_bounded(c->sock, "req"))
+		c->abandoned = true;
 	/* No new call joins the list once closed is set. */
 	for (call = all; call != NULL; call = call->next_all) {
 		nng_aio_stop(call->aio);
@@ -694,6 +702,8 @@ nngx_req_free(struct nngx_req *c)
 	if (c == NULL)
 		return;
 	nngx_req_close(c);
+	if (c->abandoned)
+		return; /* nng may still notify into c: kept for the exit */
 	for (call = c->all; call != NULL; call = next) {
 		next = call->next_all;
 		nng_aio_free(call->aio);
@@ -708,6 +718,7 @@ nngx_req_free(struct nngx_req *c)
 struct nngx_pub {
 	nng_socket            sock;
 	bool                  sock_open;
+	bool                  abandoned; /* its close got stuck */
 	atomic_bool           closed;
 	atomic_int            npipes;
 	atomic_uint_least64_t dropped;
@@ -811,8 +822,8 @@ nngx_pub_close(struct nngx_pub *p)
 {
 	if (p == NULL || atomic_exchange(&p->closed, true))
 		return;
-	if (p->sock_open)
-		nng_close(p->sock);
+	if (p->sock_open && !nngx_close_bounded(p->sock, "pub"))
+		p->abandoned = true;
 }
 
 void
@@ -821,6 +832,8 @@ nngx_pub_free(struct nngx_pub *p)
 	if (p == NULL)
 		return;
 	nngx_pub_close(p);
+	if (p->abandoned)
+		return; /* nng may still notify into p: kept for the exit */
 	free(p);
 }
 

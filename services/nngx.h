@@ -26,6 +26,13 @@
  * running callbacks, so it must not be called from one of this object's
  * own callbacks.  *_free() closes, then frees; *_free(NULL) is legal.
  *
+ * Every close is bounded: nng 1.5.2 reaps the pipes of all the process's
+ * sockets on one thread, which a wedged listener or a lost completion can
+ * stop for good, and nng_close() then never returns.  Each socket closes
+ * on a helper thread waited for NNGX_CLOSE_WAIT_MS (1 s) at most; past
+ * that the close is abandoned ("nngx.close_stuck") and *_free() keeps the
+ * object instead of freeing it, since nng may still call into it.
+ *
  * ipc:// addresses: before listening, the parent directory is created and
  * a stale socket file (one nobody answers on, left by kill -9) is removed,
  * so a restarted service can listen again at once.
@@ -167,10 +174,10 @@ int nngx_req_call_async(struct nngx_req *c, const void *req, size_t len,
 int nngx_req_npipes(struct nngx_req *c);
 
 /*
- * Closes the socket: calls in flight complete with -ERR_CLOSED or
- * -ERR_CANCELED (their callbacks run before this returns), new calls fail
- * with -ERR_CLOSED.  Stop issuing calls before closing: a call racing
- * with close may be dropped.  Idempotent.
+ * Closes the socket (bounded, see above): calls in flight complete with
+ * -ERR_CLOSED or -ERR_CANCELED (their callbacks run before this returns),
+ * new calls fail with -ERR_CLOSED.  Stop issuing calls before closing: a
+ * call racing with close may be dropped.  Idempotent.
  */
 void nngx_req_close(struct nngx_req *c);
 
@@ -214,7 +221,10 @@ uint64_t nngx_pub_dropped(const struct nngx_pub *p);
 uint64_t nngx_pub_nopeer(const struct nngx_pub *p);
 int      nngx_pub_npipes(const struct nngx_pub *p);
 
-/* Closes the socket (queued messages may be lost).  Idempotent. */
+/*
+ * Closes the socket (bounded, see above; queued messages may be lost).
+ * Idempotent.
+ */
 void nngx_pub_close(struct nngx_pub *p);
 void nngx_pub_free(struct nngx_pub *p);
 

@@ -227,14 +227,22 @@ nngx_close_bounded(nng_socket sock, const char *what)
 	pthread_mutex_init(&c->mtx, NULL);
 	pthread_cond_init(&c->cv, NULL);
 	atomic_init(&c->refs, 2);
-	if (pthread_attr_init(&attr) != 0 ||
-	    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED) != 0 ||
-	    pthread_create(&t, &attr, nngx_closer_run, c) != 0) {
+	if (pthread_attr_init(&attr) != 0) {
+		rv = -1;
+	} else {
+		if (pthread_attr_setdetachstate(
+		        &attr, PTHREAD_CREATE_DETACHED) != 0 ||
+		    pthread_create(&t, &attr, nngx_closer_run, c) != 0)
+			rv = -1;
+		(void)pthread_attr_destroy(&attr);
+	}
+	if (rv != 0) {
 		nng_close(sock); /* no thread: close in place */
+		pthread_cond_destroy(&c->cv);
+		pthread_mutex_destroy(&c->mtx);
 		free(c);
 		return true;
 	}
-	(void)pthread_attr_destroy(&attr);
 	clock_gettime(CLOCK_REALTIME, &ts);
 	ts.tv_sec += NNGX_CLOSE_WAIT_MS / 1000;
 	ts.tv_nsec += (long)(NNGX_CLOSE_WAIT_MS % 1000) * 1000000L;

@@ -55,10 +55,13 @@ int nngx_guard_check(struct nngx_guard *g, int timeout_ms);
 /*
  * A bounded nng_close().  nng_close() waits for every listener and pipe of
  * the socket; a listener nng 1.5.2 wedged (see nngx_guard_check()) may
- * never finish, and a plain close would then hang the service's shutdown
- * for good.  The close runs on a helper thread and is waited for
- * NNGX_CLOSE_WAIT_MS at most; past that it is abandoned (logged as
- * "nngx.close_stuck" with what, the thread stays blocked inside nng) and
+ * never finish, nor may a pipe: nng 1.5.2 reaps every pipe of the process
+ * on one thread, and a pipe whose receive never completes (seen when a
+ * peer hangs up while we close) stops that thread for good, so the close
+ * of any other socket with a pipe then waits too.  A plain close would
+ * hang the service's shutdown for good.  The close runs on a helper thread and
+ * is waited for NNGX_CLOSE_WAIT_MS at most; past that it is abandoned (logged
+ * as "nngx.close_stuck" with what, the thread stays blocked inside nng) and
  * false is returned: the caller must then keep whatever nng may still
  * call back into (pipe notifications) instead of freeing it.
  */

@@ -14,6 +14,9 @@
 #   4000              billing SIGKILLed, restarted and at once SIGSTOPped
 #                     for 30 s, then SIGCONT (the gateway's dials time out
 #                     meanwhile: billing's listener guard, nng#1518).
+# Then billing is stopped and a stand-in listener hangs up on the
+# gateway's sync dials before reading them (nng 1.5.2's dialer then gives
+# up); usage spooled meanwhile must still reach the restarted billing.
 # Each client-visible outcome is recorded (tests/integ/chaos_drive.py):
 #   ok:      200 and a complete answer (stream: message_stop seen; JSON:
 #            usage present)  -> exactly one usage_logs row;
@@ -234,6 +237,45 @@ t_check "keys used are charged" test "$(psql -qAt "$DB" -c "SELECT count(*) FROM
 
 t_eq "billing started six times (5 SIGKILLs)" 6 "$(started_n)"
 echo "# billing listeners reopened by the guard: $(gws_metric "$BILL_HEALTH" sub2api_billing_listener_reopened_total)"
+
+# nng 1.5.2's dialer gives up for good when the listener hangs up before
+# reading its SP header (a billing killed, or a listener the guard
+# closes, while a gateway dial waits in its backlog).  Here a stand-in
+# listener does just that to the gateway's sync dials while billing is
+# away; the sync must replace its socket, so the usage spooled meanwhile
+# (the PUB path loses it) still reaches the real billing once it is back.
+hangup() { # hangup PATH SECONDS: accept and close, reading nothing
+	python3 -c '
+import os, socket, sys, time
+path, end = sys.argv[1], time.time() + float(sys.argv[2])
+s = socket.socket(socket.AF_UNIX)
+s.bind(path)
+s.listen(8)
+s.settimeout(0.1)
+while time.time() < end:
+    try:
+        s.accept()[0].close()
+    except socket.timeout:
+        pass
+s.close()
+os.unlink(path)' "$@"
+}
+msg() {
+	curl -s -m 20 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$GW/v1/messages" \
+		-H "x-api-key: $KEY" -H 'anthropic-version: 2023-06-01' -H 'content-type: application/json' \
+		-d '{"model":"claude-sonnet-4-5","max_tokens":64,"messages":[{"role":"user","content":"hi"}]}'
+}
+gws_stop billing
+t_eq "billing exits 0 on SIGTERM (before the hang-ups)" 0 $?
+for i in 1 2 3; do
+	t_eq "request $i while billing is away" 200 "$(msg)"
+done
+hangup "$T_TMP/run/billing-sync.ipc" 4
+"$BIN/sub2api-billing" >>"$T_TMP/billing.log" 2>&1 &
+PID[billing]=$!
+last=$(gws_metric "$GW_HEALTH" sub2api_gateway_usage_spooled_total)
+t_check "usage spooled while the gateway's dials were hung up on reaches billing" t_wait 60 bash -c "[ \"\$(psql -qAt '$DB' -c 'SELECT max(committed_seq) FROM billing_cursors')\" = $last ]"
+echo "# gateway sync sockets replaced: $(gws_metric "$GW_HEALTH" sub2api_gateway_billing_sync_resets_total)"
 for s in gateway scheduler billing; do
 	gws_stop "$s"
 	t_eq "$s exits 0 on SIGTERM" 0 $?
