@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include <errno.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <time.h>
@@ -44,6 +45,9 @@ svc_init(struct svc *s, const char *name, const struct svc_opts *opts)
 	int            rv;
 
 	memset(s, 0, sizeof(*s));
+	/* Unless the operator chose (glibc reads MALLOC_ARENA_MAX itself). */
+	if (getenv("MALLOC_ARENA_MAX") == NULL)
+		(void)mallopt(M_ARENA_MAX, SVC_MALLOC_ARENAS);
 	s->name = name;
 	s->started_ms = now_wall_ms();
 	s->drain_ms = opts->drain_ms;

@@ -24,7 +24,16 @@
 #include "http.h"
 #include "metrics.h"
 
-#define SVC_INSTANCE_MAX    65 /* fits proto's 64-byte instance ids */
+#define SVC_INSTANCE_MAX 65 /* fits proto's 64-byte instance ids */
+/*
+ * glibc malloc arenas per service (svc_init(); MALLOC_ARENA_MAX in the
+ * environment overrides).  glibc's default, 8 per core, gives busy
+ * threads arenas of their own; our threads allocate little on their hot
+ * paths, so two keep the footprint small (in the bench's soak: billing 20
+ * MiB instead of 25.5, the gateway 15.5 instead of 17 at the start) with
+ * no change in CPU per request that the bench can see.
+ */
+#define SVC_MALLOC_ARENAS   2
 #define SVC_STUCK_MARGIN_MS 5000
 #define SVC_EXIT_STUCK      70 /* EX_SOFTWARE */
 

@@ -695,8 +695,11 @@ def main():
           f"p99 {fmt(soak.get('p99'))} ms."
           + soak_billed(soak) + "\n")
     if growth:
-        w(f"RSS (VmRSS) sampled every 10 s; the first {soak['baseline_t_s']} s are warm-up "
-          f"(heaps, allocator arenas and connection caches fill); growth from t = "
+        w(f"Before the soak a 3 s closed-loop burst opens the most client connections the "
+          f"soak's loadgen may use ({run.get('soak_conns', 256)}), so a stall of the shared "
+          f"machine later finds its connections and buffers already pooled on both sides of "
+          f"the gateway. RSS (VmRSS) sampled every 10 s; the first {soak['baseline_t_s']} s "
+          f"are warm-up (heaps, allocator arenas and connection caches fill); growth from t = "
           f"{soak['baseline_t_s']} s to t = {soak['end_t_s']} s.\n")
         w("| service | RSS at 10 s MiB | RSS at baseline MiB | min MiB | max MiB | RSS at end MiB | growth | < 1 % |")
         w("|---|---|---|---|---|---|---|---|")
