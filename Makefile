@@ -182,7 +182,7 @@ FUZZ_LIB_OBJ := $(FUZZ_LIB_SRC:%.c=$(FUZZ_O)/obj/%.o)
 
 $(FUZZ_O)/obj/%.o: %.c | $(DEPS_STAMP)
 	@mkdir -p $(@D)
-	clang $(CPPFLAGS) $(FUZZ_CFLAGS) -c $< -o $@
+	clang $(CPPFLAGS) $(FUZZ_CFLAGS) -MMD -MP -c $< -o $@
 
 $(FUZZ_O)/bin/%: $(FUZZ_O)/obj/proto/fuzz/%.o $(FUZZ_LIB_OBJ)
 	@mkdir -p $(@D)

@@ -321,3 +321,49 @@ proto_sample_fill(int type, void *msg, unsigned seed)
 	proto_sample_misc(type, msg, seed);
 	return true;
 }
+
+struct proto_blob *
+proto_sample_blobs(int type, void *msg, uint32_t *n)
+{
+	switch (type) {
+	case MSG_REPLAY_REP:
+		*n = ((struct proto_replay_rep *)msg)->n_blobs;
+		return ((struct proto_replay_rep *)msg)->blobs;
+	case MSG_USAGE_SYNC_REQ:
+		*n = ((struct proto_usage_sync_req *)msg)->n_blobs;
+		return ((struct proto_usage_sync_req *)msg)->blobs;
+	case MSG_SCHED_BUNDLE_REQ:
+		*n = ((struct proto_sched_bundle_req *)msg)->n_msgs;
+		return ((struct proto_sched_bundle_req *)msg)->msgs;
+	case MSG_USAGE_BATCH_EVT:
+		*n = ((struct proto_usage_batch_evt *)msg)->n_evts;
+		return ((struct proto_usage_batch_evt *)msg)->evts;
+	default:
+		*n = 0;
+		return NULL;
+	}
+}
+
+bool
+proto_sample_same(int type, const void *a, const void *b)
+{
+	size_t             size = proto_msg_size(type);
+	char              *x = xmemdup(a, size), *y = xmemdup(b, size);
+	struct proto_blob *xb, *yb;
+	uint32_t           nx, ny, i;
+	bool               same;
+
+	xb = proto_sample_blobs(type, x, &nx);
+	yb = proto_sample_blobs(type, y, &ny);
+	same = nx == ny;
+	for (i = 0; same && i < nx; i++) {
+		same = xb[i].len == yb[i].len &&
+		    (xb[i].len == 0 ||
+		        memcmp(xb[i].ptr, yb[i].ptr, xb[i].len) == 0);
+		xb[i].ptr = yb[i].ptr = NULL;
+	}
+	same = same && memcmp(x, y, size) == 0;
+	free(x);
+	free(y);
+	return same;
+}

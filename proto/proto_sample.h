@@ -17,4 +17,18 @@
  */
 bool proto_sample_fill(int type, void *msg, unsigned seed);
 
+/*
+ * The blobs of a message whose decoded struct borrows them from its input
+ * (replay replies, sync requests, bundles, usage batches): msg's blob
+ * array, its count in *n; NULL (and *n = 0) for other types.
+ */
+struct proto_blob *proto_sample_blobs(int type, void *msg, uint32_t *n);
+
+/*
+ * Whether two decoded messages of type are equal: byte for byte, except
+ * that blobs are compared by their content, not by where they point.
+ * Both must have been zeroed before decoding.
+ */
+bool proto_sample_same(int type, const void *a, const void *b);
+
 #endif /* PROTO_SAMPLE_H */

@@ -7,7 +7,6 @@
  * message is covered as soon as proto_sample.c can fill it.
  */
 #include <msgpack.h>
-#include <stddef.h>
 
 #include "err.h"
 #include "proto.h"
@@ -21,64 +20,11 @@ static const int t_types[] = {
 #undef MSG
 };
 
-/* Where a message type keeps borrowed blobs: offsets of the array and
- * of its count in the struct; false for types without blobs. */
-static bool
-t_blob_fields(int type, size_t *arr, size_t *cnt)
-{
-	switch (type) {
-	case MSG_REPLAY_REP:
-		*arr = offsetof(struct proto_replay_rep, blobs);
-		*cnt = offsetof(struct proto_replay_rep, n_blobs);
-		return true;
-	case MSG_USAGE_SYNC_REQ:
-		*arr = offsetof(struct proto_usage_sync_req, blobs);
-		*cnt = offsetof(struct proto_usage_sync_req, n_blobs);
-		return true;
-	case MSG_SCHED_BUNDLE_REQ:
-		*arr = offsetof(struct proto_sched_bundle_req, msgs);
-		*cnt = offsetof(struct proto_sched_bundle_req, n_msgs);
-		return true;
-	case MSG_USAGE_BATCH_EVT:
-		*arr = offsetof(struct proto_usage_batch_evt, evts);
-		*cnt = offsetof(struct proto_usage_batch_evt, n_evts);
-		return true;
-	default:
-		return false;
-	}
-}
-
-/* Two decoded messages are equal byte for byte (both were zeroed). */
+/* Two decoded messages are equal (both were zeroed); 0 when they are. */
 static int
 t_cmp(int type, const void *a, const void *b)
 {
-	size_t             n = proto_msg_size(type), arr, cnt;
-	struct proto_blob *xb, *yb;
-	uint32_t           i, nb;
-	char              *x, *y;
-	int                rv = 0;
-
-	if (!t_blob_fields(type, &arr, &cnt))
-		return memcmp(a, b, n);
-	/* Blobs borrow: compare their bytes, then the rest. */
-	x = xmemdup(a, n);
-	y = xmemdup(b, n);
-	xb = (struct proto_blob *)(void *)(x + arr);
-	yb = (struct proto_blob *)(void *)(y + arr);
-	memcpy(&nb, x + cnt, sizeof(nb));
-	if (memcmp(x + cnt, y + cnt, sizeof(nb)) != 0)
-		rv = 1;
-	for (i = 0; rv == 0 && i < nb; i++) {
-		if (xb[i].len != yb[i].len ||
-		    memcmp(xb[i].ptr, yb[i].ptr, xb[i].len) != 0)
-			rv = 1;
-		xb[i].ptr = yb[i].ptr = NULL;
-	}
-	if (rv == 0)
-		rv = memcmp(x, y, n);
-	free(x);
-	free(y);
-	return rv;
+	return proto_sample_same(type, a, b) ? 0 : 1;
 }
 
 static void

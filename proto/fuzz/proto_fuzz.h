@@ -17,6 +17,7 @@
 
 #include "err.h"
 #include "proto.h"
+#include "proto_sample.h"
 
 union proto_fuzz_any {
 #define MSG(name, id, sname) struct proto_##sname sname;
@@ -34,37 +35,11 @@ proto_fuzz_die(const char *what, int type, int rv)
 	abort();
 }
 
-/* a and b decoded equal; replay and sync blobs are compared by content. */
+/* a and b decoded equal; borrowed blobs are compared by content. */
 static bool
 proto_fuzz_same(int type)
 {
-	struct proto_blob *xb, *yb;
-	uint32_t           i, n;
-
-	if (type == MSG_REPLAY_REP) {
-		xb = proto_fuzz_a.replay_rep.blobs;
-		yb = proto_fuzz_b.replay_rep.blobs;
-		n = proto_fuzz_a.replay_rep.n_blobs;
-		if (n != proto_fuzz_b.replay_rep.n_blobs)
-			return false;
-	} else if (type == MSG_USAGE_SYNC_REQ) {
-		xb = proto_fuzz_a.usage_sync_req.blobs;
-		yb = proto_fuzz_b.usage_sync_req.blobs;
-		n = proto_fuzz_a.usage_sync_req.n_blobs;
-		if (n != proto_fuzz_b.usage_sync_req.n_blobs)
-			return false;
-	} else {
-		return memcmp(&proto_fuzz_a, &proto_fuzz_b,
-		           proto_msg_size(type)) == 0;
-	}
-	for (i = 0; i < n; i++) {
-		if (xb[i].len != yb[i].len ||
-		    (xb[i].len > 0 &&
-		        memcmp(xb[i].ptr, yb[i].ptr, xb[i].len) != 0))
-			return false;
-		xb[i].ptr = yb[i].ptr = NULL;
-	}
-	return memcmp(&proto_fuzz_a, &proto_fuzz_b, proto_msg_size(type)) == 0;
+	return proto_sample_same(type, &proto_fuzz_a, &proto_fuzz_b);
 }
 
 /* proto_fuzz_a holds a decoded message: pack it, decode, compare. */
