@@ -18,13 +18,12 @@
  * completes with NNG_ECLOSED and the callbacks stop resubmitting), stop
  * each aio (which waits for a callback in progress), then free.  REP and
  * SUB sockets stop their aios before the close instead.  Every socket
- * closes with a bound (nngx_close_bounded()): nng 1.5.2 reaps the pipes
- * of every socket of the process on one thread, and once a wedged
- * listener or a lost completion stops that thread, any nng_close() with
- * a pipe to reap waits for ever, a PUB or REQ dialer's included.  Pipe
- * notifications keep an atomic count of connected peers for readiness;
- * nng_close() returns only after the last one has run, so an object whose
- * close was abandoned is kept, not freed.
+ * closes with a bound (nngx_close_bounded()): nng 1.5.2 reaps every
+ * socket's pipes on one thread, and once a wedged listener or a lost
+ * completion stops it, any nng_close() with a pipe to reap (a dialer's
+ * too) waits for ever.  Pipe notifications count connected peers for
+ * readiness; nng_close() returns only after the last one has run, so an
+ * object whose close was abandoned is kept, not freed.
  */
 #include "nngx.h"
 
@@ -681,10 +680,8 @@ nngx_req_close(struct nngx_req *c)
 	c->closed = true;
 	all = c->all;
 	pthread_mutex_unlock(&c->mtx);
-	/*
-	 * The socket first: its contexts end their calls with NNG_ECLOSED
-	 * before nng waits for the pipes, where a stuck close stops.
-	 */
+	/* The socket first: its calls end (NNG_ECLOSED) before nng waits
+	 * for the pipes, where a stuck close stops. */
 	if (c->sock_open && !nngx_close_bounded(c->sock, "req"))
 		c->abandoned = true;
 	/* No new call joins the list once closed is set. */
