@@ -113,26 +113,49 @@ struct t_res {
 	char    msg[PROTO_TEXT_MAX + 1];
 };
 
-/* One acquire of key hash as request rid, session sess (NULL: none). */
-static struct t_res
-t_acq(const char *hash, const char *rid, const char *sess)
+/* Packs an acquire of key hash as request rid, session sess (NULL:
+ * none), into b (a fresh buffer). */
+static void
+t_pack_acq(struct buf *b, const char *hash, const char *rid, const char *sess)
 {
-	struct proto_sched_acquire_req  req;
-	struct proto_sched_acquire_rep *rep;
-	struct proto_env                env;
-	struct buf                      b, reply;
-	struct t_res                    res;
+	struct proto_sched_acquire_req req;
 
 	memset(&req, 0, sizeof(req));
-	memset(&res, 0, sizeof(res));
 	snprintf(req.request_id, sizeof(req.request_id), "%s", rid);
 	snprintf(req.key_hash, sizeof(req.key_hash), "%s", hash);
 	snprintf(req.model, sizeof(req.model), "claude-test");
 	snprintf(req.client_ip, sizeof(req.client_ip), "127.0.0.1");
 	snprintf(req.session_hash, sizeof(req.session_hash), "%s",
 	    sess != NULL ? sess : "");
-	buf_init(&b, PROTO_MAX_MSG);
-	T_OK(proto_sched_acquire_req_pack(&b, req.request_id, 0, &req));
+	buf_init(b, PROTO_MAX_MSG);
+	T_OK(proto_sched_acquire_req_pack(b, rid, 0, &req));
+}
+
+/* Packs a successful attempt's release of lease (account aid) into b. */
+static void
+t_pack_rel(struct buf *b, const char *lease, int64_t aid)
+{
+	struct proto_sched_release_req req;
+
+	memset(&req, 0, sizeof(req));
+	snprintf(req.lease_id, sizeof(req.lease_id), "%s", lease);
+	req.account_id = aid;
+	req.http_status = 200;
+	buf_init(b, PROTO_MAX_MSG);
+	T_OK(proto_sched_release_req_pack(b, "rel", 0, &req));
+}
+
+/* One acquire of key hash as request rid, session sess (NULL: none). */
+static struct t_res
+t_acq(const char *hash, const char *rid, const char *sess)
+{
+	struct proto_sched_acquire_rep *rep;
+	struct proto_env                env;
+	struct buf                      b, reply;
+	struct t_res                    res;
+
+	memset(&res, 0, sizeof(res));
+	t_pack_acq(&b, hash, rid, sess);
 	buf_init(&reply, PROTO_MAX_MSG);
 	T_OK(sched_rep_handle(&S, b.data, b.len, &reply));
 	buf_release(&b);
@@ -161,17 +184,11 @@ t_rid(const char *tag, char *out)
 static void
 t_release(const char *lease, int64_t aid)
 {
-	struct proto_sched_release_req req;
 	struct proto_sched_release_rep rep;
 	struct proto_env               env;
 	struct buf                     b, reply;
 
-	memset(&req, 0, sizeof(req));
-	snprintf(req.lease_id, sizeof(req.lease_id), "%s", lease);
-	req.account_id = aid;
-	req.http_status = 200;
-	buf_init(&b, PROTO_MAX_MSG);
-	T_OK(proto_sched_release_req_pack(&b, "rel", 0, &req));
+	t_pack_rel(&b, lease, aid);
 	buf_init(&reply, PROTO_MAX_MSG);
 	T_OK(sched_rep_handle(&S, b.data, b.len, &reply));
 	buf_release(&b);
@@ -585,34 +602,6 @@ test_sticky_wait(void)
 
 /* ---- bundles ---------------------------------------------------------- */
 
-/* Packs an acquire of key hash as request rid into b (a fresh buffer). */
-static void
-t_pack_acq(struct buf *b, const char *hash, const char *rid)
-{
-	struct proto_sched_acquire_req req;
-
-	memset(&req, 0, sizeof(req));
-	snprintf(req.request_id, sizeof(req.request_id), "%s", rid);
-	snprintf(req.key_hash, sizeof(req.key_hash), "%s", hash);
-	snprintf(req.model, sizeof(req.model), "claude-test");
-	buf_init(b, PROTO_MAX_MSG);
-	T_OK(proto_sched_acquire_req_pack(b, rid, 0, &req));
-}
-
-/* Packs a successful attempt's release of lease (account aid) into b. */
-static void
-t_pack_rel(struct buf *b, const char *lease, int64_t aid)
-{
-	struct proto_sched_release_req req;
-
-	memset(&req, 0, sizeof(req));
-	snprintf(req.lease_id, sizeof(req.lease_id), "%s", lease);
-	req.account_id = aid;
-	req.http_status = 200;
-	buf_init(b, PROTO_MAX_MSG);
-	T_OK(proto_sched_release_req_pack(b, "rel", 0, &req));
-}
-
 /*
  * Sends the n packed envelopes of v as one SCHED_BUNDLE_REQ (releasing
  * them); the reply's type into *type and, for an acquire reply, its
@@ -675,7 +664,7 @@ test_bundle(void)
 	/* The release rides first: the user's one slot is free for the
 	 * acquire it rides with. */
 	t_pack_rel(&v[0], r1.lease, aid);
-	t_pack_acq(&v[1], h, t_rid("b", rid));
+	t_pack_acq(&v[1], h, t_rid("b", rid), NULL);
 	t_bundle(v, 2, &type, &rb);
 	T_EQ_INT(type, MSG_SCHED_ACQUIRE_REP);
 	T_EQ_INT(rb.outcome, PROTO_ACQ_OK);
@@ -689,8 +678,8 @@ test_bundle(void)
 	T_EQ_INT(r2.outcome, PROTO_ACQ_BUSY);
 	buf_init(&v[0], 64);
 	T_OK(buf_add(&v[0], "\x93junk", 5));
-	t_pack_acq(&v[1], h, t_rid("b", rid));
-	t_pack_acq(&v[2], h, t_rid("b", rid));
+	t_pack_acq(&v[1], h, t_rid("b", rid), NULL);
+	t_pack_acq(&v[2], h, t_rid("b", rid), NULL);
 	t_bundle(v, 3, &type, &r2);
 	T_EQ_INT(type, MSG_SCHED_ACQUIRE_REP);
 	T_EQ_INT(r2.outcome, PROTO_ACQ_BUSY);
@@ -714,7 +703,7 @@ test_bundle(void)
 	t_pack_rel(&v[0], r1.lease, aid);
 	t_pack_acq(&v[1],
 	    "00000000000000000000000000000000000000000000000000000000000000ff",
-	    t_rid("b", rid));
+	    t_rid("b", rid), NULL);
 	t_bundle(v, 2, &type, &r2);
 	T_EQ_INT(type, MSG_SCHED_ACQUIRE_REP);
 	T_ASSERT(r2.outcome != PROTO_ACQ_OK);
