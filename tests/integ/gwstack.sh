@@ -30,6 +30,27 @@ gws_metric() {
 		awk -v m="$2" '$1 == m { printf "%d\n", $2 }'
 }
 
+# Succeeds once billing has confirmed every usage event the gateway
+# published (the gateway trimmed them all from its spool, so it resends
+# none again) and billing's writer has settled every event it received
+# (inserted, known duplicate, dead letter, malformed or refused by a full
+# queue; the queue is empty).  A slow
+# billing gets some events twice, over the SUB and again from the spool:
+# counts of received events are only comparable once this holds.
+gws_billing_settled() {
+	local m ev
+	ev=$(gws_metric "$GW_HEALTH" sub2api_gateway_usage_events_total)
+	[ "$(gws_metric "$GW_HEALTH" sub2api_gateway_usage_trimmed_total)" = "$ev" ] || return 1
+	m=$(curl -fsS -m 3 "http://127.0.0.1:$BILL_HEALTH/metrics") || return 1
+	awk '
+		{ v[$1] = $2 }
+		END {
+			got = v["sub2api_billing_usage_events_total"]
+			done = v["sub2api_billing_rows_total"] + v["sub2api_billing_duplicates_total"] + v["sub2api_billing_dead_letters_total"] + v["sub2api_billing_bad_events_total"] + v["sub2api_billing_queue_dropped_total"]
+			exit !(got == done && v["sub2api_billing_queue_depth"] == 0)
+		}' <<<"$m"
+}
+
 gws_newkey() {
 	$CTL --json key add --user "$1" --group claude |
 		python3 -c 'import json,sys; print(json.load(sys.stdin)["key"])'
