@@ -40,7 +40,7 @@ gws_metric() {
 gws_billing_settled() {
 	local m ev
 	ev=$(gws_metric "$GW_HEALTH" sub2api_gateway_usage_events_total)
-	[ "$(gws_metric "$GW_HEALTH" sub2api_gateway_usage_trimmed_total)" = "$ev" ] || return 1
+	[ "$(gws_metric "$GW_HEALTH" sub2api_gateway_usage_trimmed_total)" -ge "$ev" ] || return 1
 	m=$(curl -fsS -m 3 "http://127.0.0.1:$BILL_HEALTH/metrics") || return 1
 	awk '
 		{ v[$1] = $2 }
