@@ -120,6 +120,9 @@ gw_relay_acquire(struct gw *gw, struct gw_req *r)
 	(void)str_copy(q.user_agent, sizeof(q.user_agent), r->user_agent);
 	q.n_excluded = r->n_excluded;
 	memcpy(q.excluded, r->excluded, sizeof(q.excluded));
+	/* count_tokens holds no slot: it never waits behind the user's own
+	 * requests (nor for an account) and never takes room from them. */
+	q.probe = r->route == GW_RT_COUNT_TOKENS;
 	r->state = GW_R_SCHED;
 	buf_init(&out, GW_RELAY_ENV_MAX);
 	deadline = now_wall_ms() + gw->cfg->sched_timeout;
@@ -421,7 +424,8 @@ gw_relay_acquired(
 	if (r->dec == NULL)
 		r->dec = xmalloc(sizeof(*r->dec));
 	gw_relay_keep(r->dec, d);
-	r->released = d->outcome != PROTO_ACQ_OK; /* no lease to return */
+	/* No lease to return: a refusal, or a probe (count_tokens). */
+	r->released = d->outcome != PROTO_ACQ_OK || d->lease_id[0] == '\0';
 	/* BUSY registered r as waiting; a success took it out again. */
 	if (d->outcome == PROTO_ACQ_BUSY)
 		r->queued = true;

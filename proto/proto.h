@@ -144,6 +144,8 @@ struct proto_sched_acquire_req {
 	uint32_t n_excluded;                       /* entries in excluded */
 	int64_t  excluded[PROTO_EXCLUDED_MAX];     /* "excl": account ids */
 	uint32_t wait_ms;                          /* "wait": queue budget */
+	bool     probe; /* "probe" (opt): choose an account but hold no slot,
+	                   never wait (count_tokens); the reply's lease is "" */
 };
 
 /* Outcome codes of an acquire; anything but OK carries err_type/msg. */

@@ -41,6 +41,7 @@ proto_sample_sched(int type, void *msg, unsigned s)
 		for (i = 0; i < aq->n_excluded; i++)
 			aq->excluded[i] = (int64_t)i * 1000003 - 5 + s;
 		aq->wait_ms = 30000 + s;
+		aq->probe = s % 3 == 0;
 		break;
 	case MSG_SCHED_ACQUIRE_REP:
 		ap->outcome = (int32_t)(s % 7);

@@ -93,6 +93,7 @@ static const struct proto_field proto_sched_acquire_req_fields[] = {
     PROTO_F_STR(T, "ua", user_agent, PROTO_OPT),
     PROTO_F_ARR(T, "excl", PROTO_K_I64_ARR, excluded, n_excluded, 0),
     PROTO_F_SCALAR(T, "wait", PROTO_K_U32, wait_ms, 0),
+    PROTO_F_SCALAR(T, "probe", PROTO_K_BOOL, probe, PROTO_OPT),
 };
 #undef T
 PROTO_DESC(sched_acquire_req, proto_sched_acquire_req_fields,

@@ -17,6 +17,10 @@
  * the same request id, and cancels with a release flagged wait_cancel
  * when it gives up.  A user with too many waiters already gets
  * QUEUE_FULL (429 "Too many pending requests") at once.
+ *
+ * A probe (count_tokens) passes the same checks but stops at the
+ * candidates: the first one serves it, with no Redis call, no slot, no
+ * wait and no session binding (sched_probe()).
  */
 #include <openssl/crypto.h>
 #include <stdio.h>
@@ -39,6 +43,16 @@ sched_internal(struct proto_sched_acquire_rep *rep)
 {
 	sched_deny(rep, PROTO_ACQ_INTERNAL, "api_error",
 	    "Internal error, please retry later");
+}
+
+/* No candidate; n_all > 0 when some were left out for the model only. */
+static void
+sched_no_account(struct proto_sched_acquire_rep *rep, size_t n_all)
+{
+	sched_deny(rep, PROTO_ACQ_NO_ACCOUNT, "api_error",
+	    n_all > 0 ? "No available accounts: no account supports the "
+	                "requested model"
+	              : "No available accounts");
 }
 
 /*
@@ -146,6 +160,30 @@ sched_sticky_log(const struct proto_sched_acquire_req *req,
 }
 
 /*
+ * A probe (count_tokens): the first candidate in the cache's order (best
+ * priority, then least recently used), and no slot, wait or session
+ * binding, so it never waits behind the user's own requests, nor takes
+ * room from them.  The lease is "": there is nothing to release.
+ */
+static void
+sched_probe(struct sched *s, const struct proto_sched_acquire_req *req,
+    const struct sched_key *k, struct sched_cand *c, size_t n, size_t n_all,
+    struct proto_sched_acquire_rep *rep)
+{
+	if (n == 0) {
+		sched_no_account(rep, n_all);
+		return;
+	}
+	if (sched_acct_prepare(s, &c[0], k->platform, req->model, rep) != 0) {
+		sched_internal(rep);
+		return;
+	}
+	rep->outcome = PROTO_ACQ_OK;
+	rep->lease_id[0] = '\0';
+	rep->lease_ttl_ms = 0;
+}
+
+/*
  * Offers every candidate serving the model to one script call, which
  * honours the session binding and picks the least loaded account of the
  * best priority; fills rep for the winner or sets the refusal.
@@ -177,10 +215,7 @@ sched_take(struct sched *s, const struct proto_sched_acquire_req *req,
 		idx[nb++] = i;
 	}
 	if (nb == 0) {
-		sched_deny(rep, PROTO_ACQ_NO_ACCOUNT, "api_error",
-		    n_all > 0 ? "No available accounts: no account supports "
-		                "the requested model"
-		              : "No available accounts");
+		sched_no_account(rep, n_all);
 		return;
 	}
 	sr.lease = rep->lease_id;
@@ -308,6 +343,10 @@ sched_acquire(struct sched *s, const struct proto_sched_acquire_req *req,
 		v = NULL;
 		sched_internal(rep);
 		goto out;
+	}
+	if (req->probe) {
+		sched_probe(s, req, &k, v->c, v->n, v->n_all, rep);
+		goto out; /* not counted as a use of the account */
 	}
 	sched_take(s, req, &k, v->c, v->n, v->n_all, pre, npre, rep);
 	if (rep->outcome == PROTO_ACQ_OK)

@@ -113,6 +113,7 @@ struct t_acq {
 	const char    *model;
 	const int64_t *excl;
 	size_t         nexcl;
+	bool           probe;
 };
 
 static struct proto_sched_acquire_rep *
@@ -133,6 +134,7 @@ t_acquire(const struct t_acq *a)
 	for (i = 0; i < a->nexcl; i++)
 		req.excluded[i] = a->excl[i];
 	req.n_excluded = (uint32_t)a->nexcl;
+	req.probe = a->probe;
 	buf_init(&b, PROTO_MAX_MSG);
 	T_OK(proto_sched_acquire_req_pack(&b, req.request_id, 0, &req));
 	t_call(&b, &env, &reply);
@@ -141,7 +143,7 @@ t_acquire(const struct t_acq *a)
 	rep = xcalloc(1, sizeof(*rep));
 	T_OK(proto_sched_acquire_rep_unpack(&env, rep));
 	buf_release(&reply);
-	if (rep->outcome == PROTO_ACQ_OK)
+	if (rep->outcome == PROTO_ACQ_OK && !a->probe)
 		T_ASSERT(strncmp(rep->lease_id, req.request_id,
 		             strlen(req.request_id)) == 0);
 	return rep;
@@ -493,6 +495,70 @@ test_user_concurrency(void)
 	free(r2);
 }
 
+/*
+ * A probe (count_tokens) passes the key's checks and gets an account, but
+ * holds no slot: a user and an account at their limits still get one,
+ * and the user's next real request is refused exactly as before.
+ */
+static void
+test_probe(void)
+{
+	struct proto_sched_acquire_rep *r1, *p;
+	char                            h[65], hp[65];
+	int64_t uid, poor, gid, a1, a2, excl[1], both[2];
+
+	t_setup();
+	uid = t_user("10", 1);
+	gid = t_group("anthropic", "1", false);
+	a1 = t_account(gid, "anthropic", "apikey", "{\"api_key\":\"k\"}", 1, 1);
+	a2 = t_account(gid, "anthropic", "apikey", "{\"api_key\":\"k\"}", 1, 2);
+	t_key(uid, gid, h);
+	r1 = t_acquire(&(struct t_acq){h, NULL, NULL, 0, false});
+	T_EQ_INT(r1->outcome, PROTO_ACQ_OK);
+	T_EQ_INT(r1->account_id, a1);
+
+	p = t_acquire(&(struct t_acq){h, NULL, NULL, 0, true});
+	T_EQ_INT(p->outcome, PROTO_ACQ_OK);
+	T_EQ_INT(p->account_id, a1); /* the best priority, though full */
+	T_EQ_STR(p->lease_id, "");
+	T_EQ_INT(p->lease_ttl_ms, 0);
+	T_ASSERT(p->credential_len > 0);
+	T_EQ_INT(p->user_id, uid);
+	free(p);
+	T_EQ_INT(t_zcard("user", uid), 1);
+	T_EQ_INT(t_zcard("acct", a1), 1);
+	T_EQ_INT(t_zcard("acct", a2), 0);
+	T_EQ_INT(t_zcard("wait:user", uid), 0);
+
+	/* A failover's exclusions apply. */
+	excl[0] = a1;
+	p = t_acquire(&(struct t_acq){h, NULL, excl, 1, true});
+	T_EQ_INT(p->outcome, PROTO_ACQ_OK);
+	T_EQ_INT(p->account_id, a2);
+	free(p);
+	T_EQ_INT(t_zcard("acct", a2), 0);
+
+	/* The user's real requests see the same limits as before. */
+	t_expect(&(struct t_acq){h, NULL, NULL, 0, false}, PROTO_ACQ_BUSY,
+	    "rate_limit_error");
+	T_ASSERT(t_release(r1->lease_id, a1, 200, 0).released);
+	free(r1);
+	r1 = t_acquire(&(struct t_acq){h, NULL, NULL, 0, false});
+	T_EQ_INT(r1->outcome, PROTO_ACQ_OK);
+	T_ASSERT(t_release(r1->lease_id, r1->account_id, 200, 0).released);
+	free(r1);
+
+	/* The key's checks still refuse, and no candidate is no account. */
+	poor = t_user("0", 1);
+	t_key(poor, gid, hp);
+	t_expect(&(struct t_acq){hp, NULL, NULL, 0, true}, PROTO_ACQ_BALANCE,
+	    "billing_error");
+	both[0] = a1;
+	both[1] = a2;
+	t_expect(&(struct t_acq){h, NULL, both, 2, true}, PROTO_ACQ_NO_ACCOUNT,
+	    "api_error");
+}
+
 static void
 test_expired_reclaimed(void)
 {
@@ -777,7 +843,7 @@ test_zz_teardown(void)
 T_MAIN(T_CASE(test_acquire_ok), T_CASE(test_default_group), T_CASE(test_auth),
     T_CASE(test_balance), T_CASE(test_no_account),
     T_CASE(test_account_concurrency), T_CASE(test_user_concurrency),
-    T_CASE(test_expired_reclaimed), T_CASE(test_renew),
+    T_CASE(test_probe), T_CASE(test_expired_reclaimed), T_CASE(test_renew),
     T_CASE(test_release_idempotent), T_CASE(test_rate_limited),
     T_CASE(test_overload_and_error), T_CASE(test_order),
     T_CASE(test_no_secret_and_malformed), T_CASE(test_zz_teardown))

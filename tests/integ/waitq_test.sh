@@ -3,7 +3,8 @@
 # (real gateway, scheduler and billing; the fake upstream drips streams).
 #  (a) a key of concurrency 1, two parallel streams: the second waits,
 #      gets SSE pings, and completes after the first; the fake never has
-#      two in flight;
+#      two in flight; count_tokens meanwhile is answered at once (it
+#      holds no slot);
 #  (b) a user of concurrency 1 with wait_queue_extra 2 (cap 1 + 2 = 3
 #      waiters): of 1 + 3 + 1 parallel slow requests exactly one is
 #      refused at once with 429 "Too many pending requests", the others
@@ -81,6 +82,26 @@ t_check "(a) the second took at least twice as long" test $((e2 - s2)) -ge $((2 
 t_eq "(a) the fake never saw two at once" 1 "$(fake_stat max_in_flight)"
 t_check "(a) no waiter left" t_wait 2 waiters_are 0
 t_eq "(a) no waiter record left" 0 "$(waiter_records)"
+
+# count_tokens takes no slot: with the key's one slot held and another
+# request waiting for it, it is answered at once and joins no queue.
+req a3 "$KEY1" "$DRIP" 30 &
+P1=$!
+t_check "(a) a stream holds the key's slot again" t_wait 5 in_flight_is 1
+req a4 "$KEY1" "$DRIP" 30 &
+P2=$!
+t_check "(a) and another waits for it" t_wait 5 waiters_are 1
+ct=$(curl -s -m 10 -o "$T_TMP/res/ct.body" -w '%{http_code}' \
+	"http://127.0.0.1:$GW/v1/messages/count_tokens" -H "x-api-key: $KEY1" \
+	-H 'anthropic-version: 2023-06-01' -H 'content-type: application/json' \
+	-d '{"model":"claude-sonnet-4-5","messages":[{"role":"user","content":"hi"}]}')
+t_eq "(a) count_tokens answers 200 meanwhile" 200 "$ct"
+t_check "(a) ... with input_tokens" grep -q '"input_tokens"' "$T_TMP/res/ct.body"
+t_check "(a) ... before the slot holder finished" test ! -e "$T_TMP/res/a3"
+t_eq "(a) ... without joining the wait queue" 1 "$(wait_members)"
+wait "$P1" "$P2"
+t_eq "(a) both streams still answered 200" "200 200" "$(cut -d' ' -f1 "$T_TMP/res/a3") $(cut -d' ' -f1 "$T_TMP/res/a4")"
+t_check "(a) no waiter left after them" t_wait 2 waiters_are 0
 
 # ---- (b) the admission cap: concurrency 1 + 3 waiters ------------------
 $CTL user add --email capped@example.com --balance 100 --concurrency 1 >/dev/null
