@@ -2,7 +2,8 @@
 # run.sh: runs every test suite and prints one summed closing line.
 #
 # Called by `make test` (after building).  Starts the test PostgreSQL and
-# Redis under var/test/ when they are not already up, then runs:
+# Redis under var/test/ when they are not already up, drops the databases
+# earlier runs left there (any name ending in _<digits>), then runs:
 #   unit    every build/test/*_test binary (services, proto, tools, services)
 #   fuzz    the fuzz corpora replayed through each decoder
 #   integ   tests/integ/*_test.sh against the real binaries and servers
@@ -126,11 +127,25 @@ run_integ() {
 	suite_end
 }
 
+# Databases left by earlier runs (tests name theirs <name>_<pid>; a test
+# that fails or is killed leaves its own): the test cluster keeps none
+# from one run to the next.
+drop_stale_dbs() {
+	local db n=0
+	for db in $(psql "$SUB2API_TEST_DATABASE_URL" -qAt -c \
+		"SELECT datname FROM pg_database WHERE datname ~ '^[a-z][a-z0-9_]*_[0-9]+\$'"); do
+		psql "$SUB2API_TEST_DATABASE_URL" -qAt -c "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" >/dev/null &&
+			n=$((n + 1))
+	done
+	[ "$n" -eq 0 ] || echo "dropped $n databases of earlier runs"
+}
+
 start_servers || {
 	echo "could not start the test PostgreSQL/Redis"
 	echo "0 passed, 1 failed"
 	exit 1
 }
+drop_stale_dbs
 
 for s in $SUITES; do
 	case $s in
