@@ -10,11 +10,11 @@
  * exact decimal strings parsed as numeric by PostgreSQL, never through a
  * double.
  *
- * Multiplier: groups.rate_multiplier.  The schema has no per-user
- * per-group override (the original added user_group_rate_multipliers
- * later); when one is added, bill_groups_load() is the place to read it.
- * An event without a group, or whose group row is gone, is priced at 1.0
- * and recorded without a group.
+ * Multiplier: the user's own in the event's group
+ * (user_group_rate_multipliers), else groups.rate_multiplier, read per
+ * batch for its (user, group) pairs (bill_groups_load()).  An event
+ * without a group, or whose group row is gone, is priced at 1.0 and
+ * recorded without a group.
  *
  * The Redis billing cache.  The scheduler today decides eligibility from
  * PostgreSQL (users.balance > 0, cached per key for key_cache_ttl in
@@ -210,51 +210,96 @@ bill_exec_json(struct pg_conn *c, const char *what, const char *sql, json_t *j,
 /* ---- pricing ------------------------------------------------------------ */
 
 static const char BILL_SQL_GROUPS[] =
-    "SELECT id, rate_multiplier::text, subscription_type = 'subscription'"
-    " FROM groups WHERE id = ANY($1::bigint[])";
+    "SELECT p.uid, g.id, coalesce(o.rate_multiplier, g.rate_multiplier)::text,"
+    " g.subscription_type = 'subscription'"
+    " FROM (SELECT DISTINCT * FROM unnest($1::bigint[], $2::bigint[]))"
+    "  AS p(uid, gid)"
+    " JOIN groups g ON g.id = p.gid"
+    " LEFT JOIN user_group_rate_multipliers o"
+    "  ON o.user_id = p.uid AND o.group_id = p.gid";
 
-/* The groups named by the batch's rows, into *out (n entries, owned). */
+static int
+bill_group_cmp(const void *a, const void *b)
+{
+	const struct bill_group *x = a, *y = b;
+
+	if (x->uid != y->uid)
+		return x->uid < y->uid ? -1 : 1;
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/* "{a,b,...}": the user (or group) ids of the batch's grouped rows. */
+static int
+bill_groups_ids(const struct bill_item *it, size_t n, bool users, struct buf *b)
+{
+	size_t i, k = 0;
+	int    rv = buf_addch(b, '{');
+
+	for (i = 0; i < n && rv == 0; i++) {
+		const struct proto_usage_evt *u = &it[i].ev->u;
+
+		if (u->group_id > 0)
+			rv = buf_addf(b, "%s%lld", k++ > 0 ? "," : "",
+			    (long long)(users ? u->user_id : u->group_id));
+	}
+	return rv != 0 ? rv : buf_addch(b, '}');
+}
+
+/*
+ * The (user, group) pairs of the batch's rows whose group exists, sorted
+ * for bill_group_find(), into *out (n entries, owned).
+ */
 static int
 bill_groups_load(struct pg_conn *c, struct bill_item *it, size_t n,
     struct bill_group **out, size_t *nout)
 {
 	struct bill_group *g;
-	struct buf         ids;
-	const char        *p[1];
+	struct buf         uids, gids;
+	const char        *p[2];
 	PGresult          *res;
-	size_t             i, k = 0;
+	size_t             i, ng;
 	int                rv;
 
-	buf_init(&ids, 1 << 20);
-	rv = buf_addch(&ids, '{');
-	for (i = 0; i < n && rv == 0; i++) {
-		if (it[i].ev->u.group_id > 0)
-			rv = buf_addf(&ids, "%s%lld", k++ > 0 ? "," : "",
-			    (long long)it[i].ev->u.group_id);
-	}
+	buf_init(&uids, 1 << 20);
+	buf_init(&gids, 1 << 20);
+	rv = bill_groups_ids(it, n, true, &uids);
 	if (rv == 0)
-		rv = buf_addch(&ids, '}');
-	if (rv != 0) {
-		buf_release(&ids);
-		return rv;
-	}
-	p[0] = buf_str(&ids);
-	rv = bill_exec(c, "groups", BILL_SQL_GROUPS, 1, p, &res);
-	buf_release(&ids);
+		rv = bill_groups_ids(it, n, false, &gids);
+	p[0] = buf_str(&uids);
+	p[1] = buf_str(&gids);
+	if (rv == 0)
+		rv = bill_exec(c, "groups", BILL_SQL_GROUPS, 2, p, &res);
+	buf_release(&uids);
+	buf_release(&gids);
 	if (rv != 0)
 		return rv;
-	g = xcalloc((size_t)PQntuples(res) + 1, sizeof(*g));
-	for (i = 0; i < (size_t)PQntuples(res); i++) {
-		g[i].id = strtoll(PQgetvalue(res, (int)i, 0), NULL, 10);
-		if (bill_mult_parse(PQgetvalue(res, (int)i, 1), &g[i].mult) !=
+	ng = (size_t)PQntuples(res);
+	g = xcalloc(ng + 1, sizeof(*g));
+	for (i = 0; i < ng; i++) {
+		g[i].uid = strtoll(PQgetvalue(res, (int)i, 0), NULL, 10);
+		g[i].id = strtoll(PQgetvalue(res, (int)i, 1), NULL, 10);
+		if (bill_mult_parse(PQgetvalue(res, (int)i, 2), &g[i].mult) !=
 		    0)
 			g[i].mult = BILL_MULT_ONE; /* CHECK >= 0 holds */
-		g[i].subscription = PQgetvalue(res, (int)i, 2)[0] == 't';
+		g[i].subscription = PQgetvalue(res, (int)i, 3)[0] == 't';
 	}
-	*nout = (size_t)PQntuples(res);
 	PQclear(res);
+	qsort(g, ng, sizeof(*g), bill_group_cmp);
+	*nout = ng;
 	*out = g;
 	return 0;
+}
+
+/* The pair of u among g (sorted), or NULL: no group, or the group is gone. */
+static const struct bill_group *
+bill_group_find(
+    const struct bill_group *g, size_t ng, const struct proto_usage_evt *u)
+{
+	struct bill_group key = {.uid = u->user_id, .id = u->group_id};
+
+	if (u->group_id <= 0 || ng == 0)
+		return NULL;
+	return bsearch(&key, g, ng, sizeof(*g), bill_group_cmp);
 }
 
 static void
@@ -276,9 +321,8 @@ bill_price_one(struct bill_ledger *l, struct bill_item *it,
 	struct bill_usage_raw         raw;
 	struct bill_price_match       m;
 	enum bill_provider            prov;
-	const struct bill_group      *grp = NULL;
+	const struct bill_group      *grp;
 	const char                   *why = NULL;
-	size_t                        i;
 	int                           rv;
 
 	if (u->request_id[0] == '\0')
@@ -304,10 +348,7 @@ bill_price_one(struct bill_ledger *l, struct bill_item *it,
 		return "model name too long";
 	if (rv != 0 || m.how == BILL_M_UNKNOWN)
 		return "unknown model";
-	for (i = 0; i < ng; i++) {
-		if (g[i].id == u->group_id)
-			grp = &g[i];
-	}
+	grp = bill_group_find(g, ng, u);
 	it->gid = grp != NULL ? grp->id : 0;
 	if (grp != NULL && grp->subscription) {
 		if (u->subscription_id <= 0)

@@ -50,7 +50,10 @@ struct bill_item {
 	bool              inserted;
 };
 
+/* A (user, group) pair of a batch: its group, and its multiplier (the
+ * user's own in that group, else the group's; millionths). */
 struct bill_group {
+	int64_t uid;
 	int64_t id;
 	int64_t mult;
 	bool    subscription;

@@ -81,6 +81,67 @@ test_one_event(void)
 	bill_ev_free(e);
 }
 
+/*
+ * A user's own multiplier in a group replaces the group's, for that user
+ * and that group only; 0 makes the user's requests free there.
+ */
+static void
+test_user_rate(void)
+{
+	struct bill_ledger_result r;
+	struct bill_ledger       *l;
+	struct bill_ev           *v[5];
+	int64_t                   ua, ub, uc, g, g2, ka, ka2, kb, kc, aid;
+	char                      q[256];
+	const char               *rid;
+	size_t                    i;
+	static const char *const  want[] = {"0.5000 0.0056700000",
+	     "1.5000 0.0170100000", "0.0000 0.0000000000", "2.0000 0.0226800000",
+	     "0.5000 0.0056700000"};
+
+	t_setup();
+	ua = t_user("10");
+	ub = t_user("10");
+	uc = t_user("10");
+	g = t_group("1.5", false);
+	g2 = t_group("2", false);
+	ka = t_key(ua, g);
+	ka2 = t_key(ua, g2);
+	kb = t_key(ub, g);
+	kc = t_key(uc, g);
+	aid = t_account();
+	snprintf(q, sizeof(q),
+	    "INSERT INTO user_group_rate_multipliers (user_id, group_id,"
+	    " rate_multiplier) VALUES (%lld, %lld, 0.5), (%lld, %lld, 0)",
+	    (long long)ua, (long long)g, (long long)uc, (long long)g);
+	(void)t_q(q, 0, NULL);
+	l = t_ledger(false);
+	v[0] = t_ev(ua, ka, g, aid, "inst-rate", 1);
+	v[1] = t_ev(ub, kb, g, aid, "inst-rate", 2);
+	v[2] = t_ev(uc, kc, g, aid, "inst-rate", 3);
+	v[3] = t_ev(ua, ka2, g2, aid, "inst-rate", 4);
+	v[4] = t_ev(ua, ka, g, aid, "inst-rate", 5);
+	T_OK(bill_ledger_apply(l, v, ARRAY_SIZE(v), &r));
+	T_EQ_INT(r.inserted, 5);
+	/* total 0.01134 each: x0.5, x1.5 (the group's), x0, x2 (g2's) */
+	for (i = 0; i < ARRAY_SIZE(v); i++) {
+		rid = v[i]->u.request_id;
+		T_EQ_STR(t_q("SELECT rate_multiplier::text || ' ' ||"
+		             " actual_cost::text FROM usage_logs"
+		             " WHERE request_id = $1",
+		             1, &rid),
+		    want[i]);
+	}
+	T_EQ_STR(
+	    t_q1("SELECT balance::text FROM users WHERE id = $1::bigint", ua),
+	    "9.9659800000"); /* 10 - (0.00567 + 0.02268 + 0.00567) */
+	T_EQ_STR(
+	    t_q1("SELECT balance::text FROM users WHERE id = $1::bigint", uc),
+	    "10.0000000000");
+	bill_ledger_free(l);
+	t_free(v, ARRAY_SIZE(v));
+}
+
 /* The same request id again, alone or twice in a batch: no charge. */
 static void
 test_duplicate(void)
@@ -688,8 +749,8 @@ test_notify(void)
 		bill_ev_free(v[i]);
 }
 
-T_MAIN(T_CASE(test_one_event), T_CASE(test_duplicate), T_CASE(test_two_users),
-    T_CASE(test_subscription), T_CASE(test_dead_letter),
+T_MAIN(T_CASE(test_one_event), T_CASE(test_user_rate), T_CASE(test_duplicate),
+    T_CASE(test_two_users), T_CASE(test_subscription), T_CASE(test_dead_letter),
     T_CASE(test_fk_fallback), T_CASE(test_cursor),
     T_CASE(test_cursor_late_instance), T_CASE(test_skip_lost),
     T_CASE(test_simple), T_CASE(test_cache_chunks), T_CASE(test_notify),

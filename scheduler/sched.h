@@ -285,7 +285,8 @@ struct sched_key {
 	bool    group_subscription; /* subscription_type = 'subscription' */
 	bool    group_fail_fast;    /* refuse at once instead of queueing */
 	char    platform[PROTO_PLATFORM_MAX + 1];
-	int64_t rate_micro;     /* rate_multiplier * 1e6, exact */
+	int64_t rate_micro;     /* the user's multiplier in the group, else the
+	                           group's (billing's rule), * 1e6, exact */
 	int64_t sub_id;         /* active subscription, 0: none */
 	int64_t sub_expires_ms; /* of sub_id */
 	/*

@@ -504,7 +504,7 @@ static void
 test_probe(void)
 {
 	struct proto_sched_acquire_rep *r1, *p;
-	char                            h[65], hp[65];
+	char                            h[65], hp[65], ids[2][24];
 	int64_t uid, poor, gid, a1, a2, excl[1], both[2];
 
 	t_setup();
@@ -557,6 +557,20 @@ test_probe(void)
 	both[1] = a2;
 	t_expect(&(struct t_acq){h, NULL, both, 2, true}, PROTO_ACQ_NO_ACCOUNT,
 	    "api_error");
+
+	/* The user's own multiplier in the group is the one reported. */
+	snprintf(ids[0], sizeof(ids[0]), "%lld", (long long)uid);
+	snprintf(ids[1], sizeof(ids[1]), "%lld", (long long)gid);
+	T_EQ_INT(t_sql("INSERT INTO user_group_rate_multipliers (user_id,"
+	               " group_id, rate_multiplier) VALUES ($1::bigint,"
+	               " $2::bigint, 0.25) RETURNING user_id",
+	             2, (const char *[]){ids[0], ids[1]}),
+	    uid);
+	t_key(uid, gid, h); /* a new key: not in the key cache */
+	p = t_acquire(&(struct t_acq){h, NULL, NULL, 0, true});
+	T_EQ_INT(p->outcome, PROTO_ACQ_OK);
+	T_EQ_INT(p->rate_micro, 250000);
+	free(p);
 }
 
 static void

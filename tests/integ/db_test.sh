@@ -201,5 +201,25 @@ q "UPDATE proxies SET deleted_at = now() WHERE name = 'px3'" >/dev/null
 "$CTL" account set-proxy --account accpx --proxy px3 >/dev/null 2>&1
 t_eq "set-proxy to a deleted proxy exits 2" 2 "$?"
 
+# --- a user's own multiplier in a group -----------------------------------
+out=$("$CTL" --json rate set --user alice@example.com --group pro --multiplier 0.75)
+t_eq "rate set json" "$UID_A 0.7500" "$(echo "$out" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["user_id"], d["rate_multiplier"])')"
+t_check "rate set again updates" "$CTL" rate set --user "$UID_A" --group pro --multiplier 0.5
+t_eq "one row, the new value" "1 0.5000" "$(q "SELECT count(*) || ' ' || max(rate_multiplier) FROM user_group_rate_multipliers")"
+t_eq "rate list shows it beside the group's" "alice@example.com pro 1.2500 0.5000" \
+	"$("$CTL" --json rate list | python3 -c 'import json,sys; d=json.load(sys.stdin)[0]; print(d["email"], d["group_name"], d["group_multiplier"], d["rate_multiplier"])')"
+for bad in -1 1.23456 abc ""; do
+	"$CTL" rate set --user alice@example.com --group pro --multiplier "$bad" >/dev/null 2>&1
+	t_eq "rate set --multiplier '$bad' exits 2" 2 "$?"
+done
+"$CTL" rate set --user nobody@example.com --group pro --multiplier 1 >/dev/null 2>&1
+t_eq "rate set for an unknown user exits 2" 2 "$?"
+"$CTL" rate set --user alice@example.com --group nope --multiplier 1 >/dev/null 2>&1
+t_eq "rate set for an unknown group exits 2" 2 "$?"
+t_check "rate unset" "$CTL" rate unset --user alice@example.com --group pro
+t_eq "rate unset removed the row" 0 "$(q "SELECT count(*) FROM user_group_rate_multipliers")"
+"$CTL" rate unset --user alice@example.com --group pro >/dev/null 2>&1
+t_eq "rate unset of nothing exits 2" 2 "$?"
+
 psql "$SUB2API_TEST_DATABASE_URL" -qAtc "DROP DATABASE IF EXISTS ${DB##*/}" >/dev/null 2>&1
 t_done

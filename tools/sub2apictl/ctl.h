@@ -163,5 +163,8 @@ int ctl_cmd_balance(struct ctl *c, bool set, int argc, char **argv);
 int ctl_cmd_setting_set(struct ctl *c, int argc, char **argv);
 int ctl_cmd_setting_unset(struct ctl *c, int argc, char **argv);
 int ctl_cmd_setting_list(struct ctl *c, int argc, char **argv);
+int ctl_cmd_rate_set(struct ctl *c, int argc, char **argv);
+int ctl_cmd_rate_unset(struct ctl *c, int argc, char **argv);
+int ctl_cmd_rate_list(struct ctl *c, int argc, char **argv);
 
 #endif /* CTL_H */

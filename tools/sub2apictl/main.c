@@ -50,6 +50,11 @@ static const char ctl_usage[] =
     "           reload settings periodically)\n"
     "  setting unset --key K\n"
     "  setting list\n"
+    "  rate set --user EMAIL|ID --group NAME|ID --multiplier N\n"
+    "           (the user's own multiplier in the group, instead of the\n"
+    "           group's)\n"
+    "  rate unset --user EMAIL|ID --group NAME|ID\n"
+    "  rate list\n"
     "\n"
     "Exit status: 0 success, 1 database or runtime error, 2 bad input.\n";
 
@@ -88,6 +93,9 @@ static const struct ctl_cmd ctl_cmds[] = {
     {"setting", "set", ctl_cmd_setting_set},
     {"setting", "unset", ctl_cmd_setting_unset},
     {"setting", "list", ctl_cmd_setting_list},
+    {"rate", "set", ctl_cmd_rate_set},
+    {"rate", "unset", ctl_cmd_rate_unset},
+    {"rate", "list", ctl_cmd_rate_list},
 };
 
 static bool
