@@ -73,6 +73,9 @@ struct gw_spool;
 	    "Hold a release this long for the next acquire to carry it.")      \
 	X(usage_linger, CFG_DUR, "2ms", 0, 1000, NULL, 0,                      \
 	    "Hold a usage event this long to publish it with others.")         \
+	X(stream_linger, CFG_DUR, "2ms", 0, 1000, NULL, 0,                     \
+	    "Hold a stream's next events this long so that one pass of the "   \
+	    "HTTP server sends many streams' (0: each at once).")              \
 	X(upstream_idle_conns, CFG_INT, "1024", 1, 100000, NULL, 0,            \
 	    "Idle upstream connections kept for reuse.")                       \
 	X(wait_timeout, CFG_DUR, "30s", 0, 600000, NULL, 0,                    \

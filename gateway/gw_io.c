@@ -118,6 +118,68 @@ gw_io_resume(struct gw_req *r)
 	pthread_mutex_unlock(&r->mu);
 }
 
+void
+gw_io_resume_soon(struct gw *gw, struct gw_req *r)
+{
+	struct gw_io *io = &gw->io;
+
+	if (gw->cfg->stream_linger == 0) {
+		gw_io_resume(r);
+		return;
+	}
+	if (r->resume_held)
+		return;
+	if (io->n_held == io->cap_held) {
+		io->cap_held = io->cap_held ? io->cap_held * 2 : 64;
+		io->held = xrealloc(io->held, io->cap_held * sizeof(*io->held));
+	}
+	io->held[io->n_held++] = r;
+	r->resume_held = true;
+	if (io->held_due_ms < 0)
+		io->held_due_ms = now_mono_ms() + gw->cfg->stream_linger;
+}
+
+/*
+ * Resumes the held connections when their time has come (or now, with
+ * force); returns the ms until it is due, -1 when none is held.
+ */
+static int64_t
+gw_io_resume_held(struct gw_io *io, int64_t now, bool force)
+{
+	size_t i;
+
+	if (io->n_held == 0)
+		return -1;
+	if (!force && now < io->held_due_ms)
+		return io->held_due_ms - now;
+	for (i = 0; i < io->n_held; i++) {
+		io->held[i]->resume_held = false;
+		gw_io_resume(io->held[i]);
+	}
+	io->n_held = 0;
+	io->held_due_ms = -1;
+	return -1;
+}
+
+/* r is finishing: out of the held resumes (its own resume comes next). */
+static void
+gw_io_unhold(struct gw_io *io, struct gw_req *r)
+{
+	size_t i;
+
+	if (!r->resume_held)
+		return;
+	r->resume_held = false;
+	for (i = 0; i < io->n_held; i++) {
+		if (io->held[i] == r) {
+			io->held[i] = io->held[--io->n_held];
+			break;
+		}
+	}
+	if (io->n_held == 0)
+		io->held_due_ms = -1;
+}
+
 static void
 gw_io_track(struct gw_io *io, struct gw_req *r)
 {
@@ -135,6 +197,7 @@ gw_io_finish(struct gw *gw, struct gw_req *r)
 	size_t        i;
 
 	gw_relay_unqueue(gw, r);
+	gw_io_unhold(io, r);
 	for (i = 0; i < io->n_live; i++) {
 		if (io->live[i] == r) {
 			io->live[i] = io->live[--io->n_live];
@@ -356,6 +419,7 @@ gw_io_step(struct gw *gw, int wait_ms)
 	}
 	if (io->curl_due_ms >= 0 && now_mono_ms() >= io->curl_due_ms) {
 		io->curl_due_ms = -1;
+		io->held_due_ms = -1;
 		curl_multi_socket_action(
 		    io->multi, CURL_SOCKET_TIMEOUT, 0, &running);
 	}
@@ -393,6 +457,9 @@ gw_io_clocks(struct gw *gw)
 	due = gw_events_flush(gw, now, false);
 	if (due >= 0 && due < wait)
 		wait = due;
+	due = gw_io_resume_held(io, now, false);
+	if (due >= 0 && due < wait)
+		wait = due;
 	return (int)wait;
 }
 
@@ -421,6 +488,7 @@ gw_io_shutdown(struct gw *gw)
 		if (io->n_live > 0)
 			gw_io_step(gw, 50);
 	}
+	(void)gw_io_resume_held(io, now_mono_ms(), true);
 	for (k = 0; k < io->n_live; k++)
 		gw_io_resume(io->live[k]);
 	(void)gw_bundle_flush(gw, now_mono_ms(), true);
@@ -530,6 +598,7 @@ gw_io_free(struct gw *gw)
 	gw_pend_free(&io->releases);
 	gw_pend_free(&io->usage);
 	free(io->live);
+	free(io->held);
 	io->live = NULL;
 	/* No request is io_active any more: nobody watches through these. */
 	close(io->wakefd);

@@ -57,6 +57,10 @@ struct gw_io {
 	int64_t         next_renew_ms;
 	struct gw_pend  releases; /* waiting for a ride (gw_bundle.h) */
 	struct gw_pend  usage;    /* events to publish as one batch */
+	struct gw_req **held;     /* resumes held (gw_io_resume_soon()) */
+	size_t          n_held;
+	size_t          cap_held;
+	int64_t         held_due_ms; /* when they go, -1: none */
 };
 
 /*
@@ -78,6 +82,15 @@ bool gw_io_post(struct gw *gw, enum gw_msg_kind kind, struct gw_req *r, int rv,
 
 /* io thread: resumes r's connection if it is suspended (takes r->mu). */
 void gw_io_resume(struct gw_req *r);
+
+/*
+ * io thread: resumes r's connection within stream_linger, with every
+ * other one held meanwhile.  MHD 0.9.75 walks its whole list of suspended
+ * connections on each pass that resumes any, so resuming each relayed
+ * event at once costs O(held streams) per event; one pass for many
+ * events costs it once.  For the events after a stream's first.
+ */
+void gw_io_resume_soon(struct gw *gw, struct gw_req *r);
 
 /*
  * MHD thread, under r->mu, as it suspends r's connection: the I/O thread

@@ -597,16 +597,21 @@ gw_relay_tick(struct gw *gw, struct gw_req *r, int64_t now_ms)
 	}
 	if (r->easy == NULL)
 		return;
-	pthread_mutex_lock(&r->mu);
-	paused = r->paused;
-	pthread_mutex_unlock(&r->mu);
 	if (!r->up_headers_done &&
 	    now_ms - r->up_start_ms > gw->cfg->first_byte_timeout) {
 		snprintf(
 		    r->err_class, sizeof(r->err_class), "first_byte_timeout");
 		gw_relay_done(gw, r, CURLE_OPERATION_TIMEDOUT);
-	} else if (r->up_headers_done && !paused &&
-	    now_ms - r->up_last_ms > gw->cfg->idle_timeout) {
+		return;
+	}
+	/* Runs for every held stream each tick: the lock only when idle. */
+	if (!r->up_headers_done ||
+	    now_ms - r->up_last_ms <= gw->cfg->idle_timeout)
+		return;
+	pthread_mutex_lock(&r->mu);
+	paused = r->paused;
+	pthread_mutex_unlock(&r->mu);
+	if (!paused) {
 		snprintf(r->err_class, sizeof(r->err_class), "idle_timeout");
 		gw_relay_done(gw, r, CURLE_OPERATION_TIMEDOUT);
 	}

@@ -102,11 +102,12 @@ struct gw_req {
 	int64_t          retry_at_ms;
 	int64_t          backoff_ms;
 	int64_t          next_ping_ms;
-	bool             pinged;    /* 200 + pings already sent */
-	bool             relayed;   /* upstream bytes went out */
-	bool             cancelled; /* while acq_inflight */
-	bool             queued;    /* a BUSY made it a waiter */
-	enum gw_err_code last_err;  /* last failed attempt */
+	bool             pinged;      /* 200 + pings already sent */
+	bool             relayed;     /* upstream bytes went out */
+	bool             resume_held; /* in the io side's held resumes */
+	bool             cancelled;   /* while acq_inflight */
+	bool             queued;      /* a BUSY made it a waiter */
+	enum gw_err_code last_err;    /* last failed attempt */
 
 	/* The upstream transfer (io). */
 	CURL               *easy;

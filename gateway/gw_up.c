@@ -168,7 +168,7 @@ gw_up_write_cb(char *p, size_t size, size_t n, void *arg)
 	struct gw_req *r = arg;
 	struct gw     *gw = r->gw;
 	size_t         len = size * n;
-	bool           full;
+	bool           full, first;
 
 	r->up_last_ms = now_mono_ms();
 	if (r->failing) {
@@ -194,13 +194,18 @@ gw_up_write_cb(char *p, size_t size, size_t n, void *arg)
 	pthread_mutex_unlock(&r->mu);
 	if (full)
 		return CURL_WRITEFUNC_PAUSE;
+	first = !r->relayed;
 	gw_up_commit_stream(r);
 	if (gw_sse_feed(&r->sse, p, len, gw_up_on_line, r) != 0) {
 		snprintf(
 		    r->err_class, sizeof(r->err_class), "sse_line_too_long");
 		return CURL_WRITEFUNC_ERROR;
 	}
-	gw_io_resume(r);
+	/* The head and first events at once; later ones with others. */
+	if (first)
+		gw_io_resume(r);
+	else
+		gw_io_resume_soon(gw, r);
 	return len;
 }
 
