@@ -419,7 +419,6 @@ gw_io_step(struct gw *gw, int wait_ms)
 	}
 	if (io->curl_due_ms >= 0 && now_mono_ms() >= io->curl_due_ms) {
 		io->curl_due_ms = -1;
-		io->held_due_ms = -1;
 		curl_multi_socket_action(
 		    io->multi, CURL_SOCKET_TIMEOUT, 0, &running);
 	}
@@ -533,6 +532,7 @@ gw_io_start(struct gw *gw)
 	curl_multi_setopt(io->multi, CURLMOPT_TIMERFUNCTION, gw_io_curl_timer);
 	curl_multi_setopt(io->multi, CURLMOPT_TIMERDATA, io);
 	io->curl_due_ms = -1;
+	io->held_due_ms = -1;
 	io->next_renew_ms = now_mono_ms() + gw->cfg->lease_renew_interval;
 	gw_pend_init(&io->releases, PROTO_BUNDLE_MAX - 1);
 	gw_pend_init(&io->usage, PROTO_BATCH_MAX);
