@@ -441,7 +441,7 @@ for n in $CAP_STREAMS; do
 		--body-file "$HOLD" --mode hold --streams "$n" --ramp "$RAMP" --duration "$HOLD_S" \
 		--timeout "$timeout_s" --json >"$out.lg.json" 2>"$out.lg.err" &
 	LG_PID=$!
-	while alive "$LG_PID" && ! grep -q '^READY' "$out.lg.err"; do sleep 0.05; done
+	while alive "$LG_PID" && ! grep -qs '^READY' "$out.lg.err"; do sleep 0.05; done
 	ready=$(awk '/^READY/ { print $2; exit }' "$out.lg.err")
 	t_ready=$(now_ms)
 	rss_ready=$(rss_kb "${PID[gateway]}")
